@@ -1,0 +1,114 @@
+// Package config loads rootwatch's YAML configuration and binds command-line
+// flags to environment variables, so that every setting has a flag, an
+// environment variable and a config-file key, with one precedence rule:
+// flag > environment > config file > default.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Expand replaces ${VAR} and ${VAR:-default} in b with values from lookup,
+// so secrets stay in the environment rather than in the file. A reference to
+// an unset variable without a default is an error naming the variable (never
+// its value). "$${" escapes a literal "${".
+func Expand(b []byte, lookup func(string) (string, bool)) ([]byte, error) {
+	const esc = "\x00rootwatch-dollar\x00"
+	b = bytes.ReplaceAll(b, []byte("$${"), []byte(esc))
+	var missing []string
+	out := envRef.ReplaceAllFunc(b, func(m []byte) []byte {
+		sub := envRef.FindSubmatch(m)
+		name := string(sub[1])
+		if v, ok := lookup(name); ok {
+			return []byte(v)
+		}
+		if len(sub[2]) > 0 {
+			return sub[3]
+		}
+		missing = append(missing, name)
+		return m
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("environment variable %s is not set (referenced as ${%s})", strings.Join(missing, ", "), missing[0])
+	}
+	return bytes.ReplaceAll(out, []byte(esc), []byte("${")), nil
+}
+
+// Load reads the YAML file at path, expands ${ENV} references and decodes it
+// strictly into v: an unknown key is an error that names the key and line.
+func Load(path string, v any) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	if err := Decode(b, v); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	return nil
+}
+
+// Decode expands and strictly decodes YAML bytes into v (see Load).
+func Decode(b []byte, v any) error {
+	b, err := Expand(b, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, errEOF) || err.Error() == "EOF" {
+			return nil // an empty file is an empty config
+		}
+		return err
+	}
+	return nil
+}
+
+var errEOF = errors.New("EOF")
+
+// EnvName is the environment variable for a flag: prefix + upper-cased flag
+// name with '-' and '.' turned into '_' (e.g. ROOTWATCH_INGEST_MAX_RECEIVES).
+func EnvName(prefix, flagName string) string {
+	r := strings.NewReplacer("-", "_", ".", "_")
+	return prefix + strings.ToUpper(r.Replace(flagName))
+}
+
+// ApplyEnv sets every flag of fs that was not given on the command line from
+// its environment variable (see EnvName), if set. Call it after fs.Parse.
+// An invalid value is an error that names the variable.
+func ApplyEnv(fs *flag.FlagSet, prefix string, lookup func(string) (string, bool)) error {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || set[f.Name] {
+			return
+		}
+		name := EnvName(prefix, f.Name)
+		if v, ok := lookup(name); ok {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("environment variable %s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+// Explicit reports the names of flags that were set on the command line or
+// through the environment after ApplyEnv, so a config file loaded later does
+// not override them.
+func Explicit(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}

@@ -1,0 +1,61 @@
+package config
+
+import (
+	"flag"
+	"strings"
+	"testing"
+)
+
+func TestExpand(t *testing.T) {
+	env := map[string]string{"TOKEN": "s3cr3t", "EMPTY": ""}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	got, err := Expand([]byte("a: ${TOKEN}\nb: ${MISSING:-def}\nc: $${LITERAL}\nd: '${EMPTY}'"), lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "a: s3cr3t\nb: def\nc: ${LITERAL}\nd: ''"
+	if string(got) != want {
+		t.Fatalf("got %q want %q", got, want)
+	}
+	_, err = Expand([]byte("x: ${NOPE}"), lookup)
+	if err == nil || !strings.Contains(err.Error(), "NOPE") {
+		t.Fatalf("want error naming NOPE, got %v", err)
+	}
+}
+
+func TestDecodeStrict(t *testing.T) {
+	var v struct {
+		Name string `yaml:"name"`
+	}
+	err := Decode([]byte("name: x\nnmae: y\n"), &v)
+	if err == nil || !strings.Contains(err.Error(), "nmae") {
+		t.Fatalf("want error naming unknown key, got %v", err)
+	}
+	if err := Decode([]byte(""), &v); err != nil {
+		t.Fatalf("empty config: %v", err)
+	}
+}
+
+func TestApplyEnv(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	a := fs.Int("max-receives", 5, "")
+	b := fs.String("source", "", "")
+	if err := fs.Parse([]string{"--source", "cli"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"RW_MAX_RECEIVES": "9", "RW_SOURCE": "env"}
+	if err := ApplyEnv(fs, "RW_", func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if *a != 9 || *b != "cli" {
+		t.Fatalf("got %d %q", *a, *b)
+	}
+	env["RW_MAX_RECEIVES"] = "nine"
+	fs2 := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs2.Int("max-receives", 5, "")
+	_ = fs2.Parse(nil)
+	err := ApplyEnv(fs2, "RW_", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err == nil || !strings.Contains(err.Error(), "RW_MAX_RECEIVES") {
+		t.Fatalf("want error naming variable, got %v", err)
+	}
+}

@@ -1,0 +1,91 @@
+package match
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Category says what kind of root activity a finding is, so that routing and
+// grouping can treat a root console sign-in differently from a root API read.
+type Category string
+
+// The categories, from most to least specific. A record gets the first that applies.
+const (
+	// CategoryConsoleLogin is a successful root console sign-in.
+	CategoryConsoleLogin Category = "console-login"
+	// CategoryConsoleLoginFailed is a failed root console sign-in (wrong password, MFA failure).
+	CategoryConsoleLoginFailed Category = "console-login-failed"
+	// CategoryCredentialChange changes root credentials: password, access keys, MFA devices, signing certificates.
+	CategoryCredentialChange Category = "credential-change"
+	// CategoryAssumedRoot is an action in a centralised-root-access session (sts:AssumeRoot, sessionContext.assumedRoot).
+	CategoryAssumedRoot Category = "assumed-root"
+	// CategoryDenied is a root API call that AWS refused (errorCode is an access-denied code).
+	CategoryDenied Category = "denied"
+	// CategoryMutating is any other root API call that may change state.
+	CategoryMutating Category = "api-mutating"
+	// CategoryReadOnly is any other root API call that only reads.
+	CategoryReadOnly Category = "api-read"
+)
+
+// Severity orders findings for routing and paging.
+type Severity string
+
+// The severities, most urgent first.
+const (
+	SeverityCritical Severity = "critical"
+	SeverityHigh     Severity = "high"
+	SeverityMedium   Severity = "medium"
+	SeverityLow      Severity = "low"
+)
+
+// SeverityRank orders severities: critical is 4, low is 1, unknown is 0.
+func SeverityRank(s Severity) int {
+	switch s {
+	case SeverityCritical:
+		return 4
+	case SeverityHigh:
+		return 3
+	case SeverityMedium:
+		return 2
+	case SeverityLow:
+		return 1
+	}
+	return 0
+}
+
+// ObjectRef names the S3 object (or local file) a record was read from, so a
+// finding can be traced back and replayed.
+type ObjectRef struct {
+	Bucket string `json:"bucket,omitempty"`
+	Key    string `json:"key"`
+}
+
+// Finding is one root-activity record, extracted and classified. It is the
+// value of the cloudtrail.root-activity topic and the line format of
+// `ingest --sink stdout`; its JSON field names are a contract (ARCHITECTURE.md).
+type Finding struct {
+	EventID         string    `json:"eventID"`
+	EventTime       time.Time `json:"eventTime"`
+	AccountID       string    `json:"accountId"`
+	Region          string    `json:"region"`
+	EventSource     string    `json:"eventSource"`
+	EventName       string    `json:"eventName"`
+	EventType       string    `json:"eventType"`
+	SourceIPAddress string    `json:"sourceIPAddress"`
+	UserAgent       string    `json:"userAgent"`
+	Category        Category  `json:"category"`
+	Severity        Severity  `json:"severity"`
+	MFAUsed         bool      `json:"mfaUsed"`
+	ReadOnly        bool      `json:"readOnly"`
+	ErrorCode       string    `json:"errorCode,omitempty"`
+	ErrorMessage    string    `json:"errorMessage,omitempty"`
+	// AssumedRoot is true for centralised-root-access sessions (sts:AssumeRoot).
+	AssumedRoot bool `json:"assumedRoot"`
+	// PrincipalARN is userIdentity.arn, e.g. arn:aws:iam::123456789012:root.
+	PrincipalARN string `json:"principalArn,omitempty"`
+	// Insight is true when the record came from a CloudTrail-Insight file.
+	Insight    bool            `json:"insight,omitempty"`
+	Object     ObjectRef       `json:"object"`
+	DetectedAt time.Time       `json:"detectedAt"`
+	Record     json.RawMessage `json:"record"`
+}
