@@ -1,15 +1,196 @@
 // Package match decides, on a record's raw bytes, whether it is root
 // activity (the CIS AWS Foundations rule in ARCHITECTURE.md), and classifies
-// it into a Finding. The non-matching path does not allocate.
+// it into a Finding. Most records are not root: a byte search for the
+// quoted word "Root" rejects them without parsing, and gjson looks only at
+// the few candidates. The non-matching path does not allocate.
 package match
 
-import "time"
+import (
+	"bytes"
+	"strings"
+	"time"
+	"unsafe"
 
-// IsRoot reports whether raw (one CloudTrail record) is root activity.
-func IsRoot(raw []byte) bool { return false }
+	"github.com/tidwall/gjson"
+)
+
+// rootNeedle is the only way userIdentity.type can be "Root" in JSON that
+// AWS writes: the string token "Root". Records without it cannot match.
+var rootNeedle = []byte(`"Root"`)
+
+// IsRoot reports whether raw (one CloudTrail record) is root activity:
+// userIdentity.type == "Root", userIdentity.invokedBy absent or null, and
+// eventType != "AwsServiceEvent". Failed calls and failed sign-ins count.
+func IsRoot(raw []byte) bool {
+	if bytes.Index(raw, rootNeedle) < 0 {
+		return false
+	}
+	return isRoot(str(raw))
+}
+
+// isRoot applies the rule with gjson. It allocates nothing for records
+// without escapes in the fields it reads.
+func isRoot(s string) bool {
+	ui := gjson.Get(s, "userIdentity")
+	if !ui.IsObject() {
+		return false
+	}
+	t := gjson.Get(ui.Raw, "type")
+	if t.Type != gjson.String || t.Str != "Root" {
+		return false
+	}
+	if inv := gjson.Get(ui.Raw, "invokedBy"); inv.Exists() && inv.Type != gjson.Null {
+		return false
+	}
+	if et := gjson.Get(s, "eventType"); et.Type == gjson.String && et.Str == "AwsServiceEvent" {
+		return false
+	}
+	return true
+}
 
 // Find returns the Finding for raw when it is root activity. obj names where
-// the record came from; detectedAt is stamped on the finding.
+// the record came from; detectedAt is stamped on the finding. The finding
+// holds its own copy of every byte it keeps: raw may be reused afterwards.
 func Find(raw []byte, obj ObjectRef, detectedAt time.Time) (Finding, bool) {
-	return Finding{}, false
+	if !IsRoot(raw) {
+		return Finding{}, false
+	}
+	return classify(raw, obj, detectedAt), true
+}
+
+var paths = []string{
+	"eventID", "eventTime", "recipientAccountId", "awsRegion", "eventSource", // 0-4
+	"eventName", "eventType", "sourceIPAddress", "userAgent", "errorCode", // 5-9
+	"errorMessage", "readOnly", "userIdentity", "additionalEventData.MFAUsed", "responseElements", // 10-14
+}
+
+func classify(raw []byte, obj ObjectRef, detectedAt time.Time) Finding {
+	rec := bytes.Clone(raw)
+	s := str(rec) // the finding's strings point into its own copy of the record
+	v := gjson.GetMany(s, paths...)
+	ui := v[12]
+	f := Finding{
+		EventID:         v[0].String(),
+		AccountID:       v[2].String(),
+		Region:          v[3].String(),
+		EventSource:     v[4].String(),
+		EventName:       v[5].String(),
+		EventType:       v[6].String(),
+		SourceIPAddress: v[7].String(),
+		UserAgent:       v[8].String(),
+		ErrorCode:       v[9].String(),
+		ErrorMessage:    v[10].String(),
+		PrincipalARN:    ui.Get("arn").String(),
+		Object:          obj,
+		DetectedAt:      detectedAt.UTC(),
+		Record:          rec,
+	}
+	if t, err := time.Parse(time.RFC3339, v[1].String()); err == nil {
+		f.EventTime = t.UTC()
+	}
+	if f.AccountID == "" {
+		f.AccountID = ui.Get("accountId").String()
+	}
+	assumed := ui.Get("sessionContext.assumedRoot")
+	f.AssumedRoot = assumed.Type == gjson.True || (assumed.Type == gjson.String && strings.EqualFold(assumed.Str, "true"))
+
+	consoleSignIn := f.EventType == "AwsConsoleSignIn" || (f.EventSource == "signin.amazonaws.com" && f.EventName == "ConsoleLogin")
+	if consoleSignIn {
+		f.MFAUsed = v[13].String() == "Yes"
+	} else {
+		f.MFAUsed = ui.Get("sessionContext.attributes.mfaAuthenticated").String() == "true"
+	}
+	if ro := v[11]; ro.Type == gjson.True || ro.Type == gjson.False {
+		f.ReadOnly = ro.Type == gjson.True
+	} else if ro.Type == gjson.String {
+		f.ReadOnly = ro.Str == "true"
+	} else {
+		f.ReadOnly = !consoleSignIn && isReadName(f.EventName)
+	}
+
+	switch {
+	case consoleSignIn && signInFailed(f, v[14]):
+		f.Category, f.Severity = CategoryConsoleLoginFailed, SeverityHigh
+	case consoleSignIn && !credentialEvents[f.EventName]:
+		f.Category = CategoryConsoleLogin
+		if f.MFAUsed {
+			f.Severity = SeverityHigh
+		} else {
+			f.Severity = SeverityCritical
+		}
+	case f.AssumedRoot:
+		f.Category, f.Severity = CategoryAssumedRoot, SeverityMedium
+		if !f.ReadOnly && f.ErrorCode == "" {
+			f.Severity = SeverityHigh
+		}
+	case credentialEvents[f.EventName]:
+		f.Category, f.Severity = CategoryCredentialChange, SeverityCritical
+		if IsDenied(f.ErrorCode) {
+			f.Severity = SeverityHigh
+		}
+	case IsDenied(f.ErrorCode):
+		f.Category, f.Severity = CategoryDenied, SeverityHigh
+	case f.ReadOnly:
+		f.Category, f.Severity = CategoryReadOnly, SeverityMedium
+	default:
+		f.Category, f.Severity = CategoryMutating, SeverityHigh
+	}
+	return f
+}
+
+// signInFailed: CloudTrail marks a failed console sign-in with
+// responseElements.ConsoleLogin (or CheckMfa) "Failure" and an errorMessage.
+func signInFailed(f Finding, resp gjson.Result) bool {
+	if r := resp.Get(f.EventName); r.Exists() {
+		return r.String() == "Failure"
+	}
+	if r := resp.Get("ConsoleLogin"); r.Exists() {
+		return r.String() == "Failure"
+	}
+	return f.ErrorMessage != "" || f.ErrorCode != ""
+}
+
+// credentialEvents change root credentials: password, access keys, MFA
+// devices and signing certificates (IAM API calls, and the sign-in
+// service's password events).
+var credentialEvents = map[string]bool{
+	"ChangePassword": true, "CreateLoginProfile": true, "UpdateLoginProfile": true, "DeleteLoginProfile": true,
+	"PasswordUpdated": true, "PasswordRecoveryRequested": true, "PasswordRecoveryCompleted": true,
+	"CreateAccessKey": true, "UpdateAccessKey": true, "DeleteAccessKey": true,
+	"CreateVirtualMFADevice": true, "EnableMFADevice": true, "DeactivateMFADevice": true,
+	"DeleteVirtualMFADevice": true, "ResyncMFADevice": true,
+	"UploadSigningCertificate": true, "UpdateSigningCertificate": true, "DeleteSigningCertificate": true,
+}
+
+// IsCredentialChange reports whether an event name changes root credentials.
+func IsCredentialChange(eventName string) bool { return credentialEvents[eventName] }
+
+// IsDenied reports whether a CloudTrail errorCode means AWS refused the call
+// for lack of permission (as opposed to, say, a missing resource).
+func IsDenied(code string) bool {
+	if code == "" {
+		return false
+	}
+	c := strings.TrimPrefix(code, "Client.")
+	return strings.HasPrefix(c, "AccessDenied") || strings.HasPrefix(c, "Unauthorized") ||
+		c == "Forbidden" || c == "InvalidClientTokenId" || c == "SignatureDoesNotMatch" ||
+		strings.HasSuffix(c, "AccessDeniedException")
+}
+
+// isReadName guesses read-only from the verb when a record has no readOnly field.
+func isReadName(name string) bool {
+	for _, p := range [...]string{"Get", "List", "Describe", "Head", "Lookup", "Search", "View", "BatchGet", "Check"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// str views b as a string without copying; the string must not outlive b.
+func str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }

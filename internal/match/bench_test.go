@@ -1,0 +1,93 @@
+package match
+
+import (
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"rootwatch/internal/cloudtrail"
+)
+
+// benchRecords are the real non-root records when present, else synthetic
+// ones of CloudTrail's usual size.
+func benchRecords(b *testing.B) ([][]byte, int64) {
+	var recs [][]byte
+	var n int64
+	files, _ := filepath.Glob("../../../shared/testdata/cloudtrail-real/invictus/*.json")
+	for _, path := range files {
+		r, err := cloudtrail.OpenFile(path, cloudtrail.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			raw, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs = append(recs, append([]byte(nil), raw...))
+			n += int64(len(raw))
+		}
+		r.Close()
+	}
+	if len(recs) == 0 {
+		for _, fx := range fixtures {
+			if !fx.root {
+				recs = append(recs, []byte(fx.record))
+				n += int64(len(fx.record))
+			}
+		}
+	}
+	return recs, n
+}
+
+func BenchmarkIsRootNonRoot(b *testing.B) {
+	recs, n := benchRecords(b)
+	b.SetBytes(n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, r := range recs {
+			if IsRoot(r) {
+				b.Fatal("unexpected root")
+			}
+		}
+	}
+}
+
+func BenchmarkIsRootLookalike(b *testing.B) {
+	// Records that pass the prefilter but are not root: the gjson path.
+	var recs [][]byte
+	var n int64
+	for _, fx := range fixtures {
+		if !fx.root && strings.Contains(fx.record, `"Root"`) {
+			recs = append(recs, []byte(fx.record))
+			n += int64(len(fx.record))
+		}
+	}
+	b.SetBytes(n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, r := range recs {
+			IsRoot(r)
+		}
+	}
+}
+
+func BenchmarkFindRoot(b *testing.B) {
+	raw := []byte(fixtures[0].record)
+	now := time.Now()
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, ok := Find(raw, ObjectRef{}, now); !ok {
+			b.Fatal("no match")
+		}
+	}
+}

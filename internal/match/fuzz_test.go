@@ -1,0 +1,39 @@
+package match
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// FuzzMatch: the matcher never panics, and on records without duplicate
+// keys or gratuitous escapes (json.Marshal's canonical form) it agrees with
+// the rule applied by encoding/json.
+func FuzzMatch(f *testing.F) {
+	for _, fx := range fixtures {
+		if len(fx.record) < 4096 {
+			f.Add([]byte(fx.record))
+		}
+	}
+	f.Add([]byte(`{"userIdentity":{"type":"Root","invokedBy":null},"eventType":"AwsServiceEvent"}`))
+	f.Add([]byte(`{"userIdentity":{"type":"Root"}`))
+	f.Add([]byte(`"Root"`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		IsRoot(raw)
+		Find(raw, ObjectRef{}, time.Time{})
+		var m map[string]any
+		if json.Unmarshal(raw, &m) != nil {
+			return
+		}
+		canon, err := json.Marshal(m)
+		if err != nil {
+			return
+		}
+		if got, want := IsRoot(canon), ruleWithEncodingJSON(t, canon); got != want {
+			t.Fatalf("IsRoot(%s) = %v, the rule says %v", canon, got, want)
+		}
+		if f, ok := Find(canon, ObjectRef{}, time.Time{}); ok && (f.Category == "" || f.Severity == "") {
+			t.Fatalf("unclassified finding for %s", canon)
+		}
+	})
+}
