@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"rootwatch/internal/fixtures"
 	"strings"
 	"testing"
 	"time"
@@ -36,10 +37,10 @@ func benchRecords(b *testing.B) ([][]byte, int64) {
 		r.Close()
 	}
 	if len(recs) == 0 {
-		for _, fx := range fixtures {
-			if !fx.root {
-				recs = append(recs, []byte(fx.record))
-				n += int64(len(fx.record))
+		for _, fx := range fixtures.Records {
+			if !fx.Root {
+				recs = append(recs, []byte(fx.JSON))
+				n += int64(len(fx.JSON))
 			}
 		}
 	}
@@ -64,10 +65,10 @@ func BenchmarkIsRootLookalike(b *testing.B) {
 	// Records that pass the prefilter but are not root: the gjson path.
 	var recs [][]byte
 	var n int64
-	for _, fx := range fixtures {
-		if !fx.root && strings.Contains(fx.record, `"Root"`) {
-			recs = append(recs, []byte(fx.record))
-			n += int64(len(fx.record))
+	for _, fx := range fixtures.Records {
+		if !fx.Root && strings.Contains(fx.JSON, `"Root"`) {
+			recs = append(recs, []byte(fx.JSON))
+			n += int64(len(fx.JSON))
 		}
 	}
 	b.SetBytes(n)
@@ -81,7 +82,7 @@ func BenchmarkIsRootLookalike(b *testing.B) {
 }
 
 func BenchmarkFindRoot(b *testing.B) {
-	raw := []byte(fixtures[0].record)
+	raw := []byte(fixtures.Records[0].JSON)
 	now := time.Now()
 	b.SetBytes(int64(len(raw)))
 	b.ReportAllocs()

@@ -2,6 +2,7 @@ package match
 
 import (
 	"encoding/json"
+	"rootwatch/internal/fixtures"
 	"testing"
 	"time"
 )
@@ -10,9 +11,9 @@ import (
 // keys or gratuitous escapes (json.Marshal's canonical form) it agrees with
 // the rule applied by encoding/json.
 func FuzzMatch(f *testing.F) {
-	for _, fx := range fixtures {
-		if len(fx.record) < 4096 {
-			f.Add([]byte(fx.record))
+	for _, fx := range fixtures.Records {
+		if len(fx.JSON) < 4096 {
+			f.Add([]byte(fx.JSON))
 		}
 	}
 	f.Add([]byte(`{"userIdentity":{"type":"Root","invokedBy":null},"eventType":"AwsServiceEvent"}`))

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"rootwatch/internal/fixtures"
 	"testing"
 	"time"
 
@@ -13,44 +14,44 @@ import (
 )
 
 func TestFixturesAreValidJSON(t *testing.T) {
-	for _, f := range fixtures {
-		if !json.Valid([]byte(f.record)) {
-			t.Fatalf("%s: fixture is not valid JSON", f.name)
+	for _, f := range fixtures.Records {
+		if !json.Valid([]byte(f.JSON)) {
+			t.Fatalf("%s: fixture is not valid JSON", f.Name)
 		}
 	}
 }
 
 func TestRule(t *testing.T) {
 	now := time.Date(2024, 5, 2, 10, 16, 0, 0, time.UTC)
-	for _, fx := range fixtures {
-		t.Run(fx.name, func(t *testing.T) {
-			if got := IsRoot([]byte(fx.record)); got != fx.root {
-				t.Fatalf("IsRoot = %v, want %v", got, fx.root)
+	for _, fx := range fixtures.Records {
+		t.Run(fx.Name, func(t *testing.T) {
+			if got := IsRoot([]byte(fx.JSON)); got != fx.Root {
+				t.Fatalf("IsRoot = %v, want %v", got, fx.Root)
 			}
-			if got := ruleWithEncodingJSON(t, []byte(fx.record)); got != fx.root {
-				t.Fatalf("fixture label %v disagrees with the rule applied by encoding/json (%v)", fx.root, got)
+			if got := ruleWithEncodingJSON(t, []byte(fx.JSON)); got != fx.Root {
+				t.Fatalf("fixture label %v disagrees with the rule applied by encoding/json (%v)", fx.Root, got)
 			}
-			f, ok := Find([]byte(fx.record), ObjectRef{Bucket: "b", Key: "k"}, now)
-			if ok != fx.root {
+			f, ok := Find([]byte(fx.JSON), ObjectRef{Bucket: "b", Key: "k"}, now)
+			if ok != fx.Root {
 				t.Fatalf("Find ok = %v", ok)
 			}
 			if !ok {
 				return
 			}
-			if f.Category != fx.category || f.Severity != fx.severity {
-				t.Errorf("classified %s/%s, want %s/%s", f.Category, f.Severity, fx.category, fx.severity)
+			if f.Category != Category(fx.Category) || f.Severity != Severity(fx.Severity) {
+				t.Errorf("classified %s/%s, want %s/%s", f.Category, f.Severity, Category(fx.Category), Severity(fx.Severity))
 			}
-			if f.MFAUsed != fx.mfa {
-				t.Errorf("mfaUsed = %v, want %v", f.MFAUsed, fx.mfa)
+			if f.MFAUsed != fx.MFA {
+				t.Errorf("mfaUsed = %v, want %v", f.MFAUsed, fx.MFA)
 			}
-			if f.ReadOnly != fx.readOnly {
-				t.Errorf("readOnly = %v, want %v", f.ReadOnly, fx.readOnly)
+			if f.ReadOnly != fx.ReadOnly {
+				t.Errorf("readOnly = %v, want %v", f.ReadOnly, fx.ReadOnly)
 			}
-			if string(f.Record) != fx.record {
+			if string(f.Record) != fx.JSON {
 				t.Errorf("record not embedded verbatim")
 			}
 			var generic map[string]any
-			_ = json.Unmarshal([]byte(fx.record), &generic)
+			_ = json.Unmarshal([]byte(fx.JSON), &generic)
 			if id, _ := generic["eventID"].(string); f.EventID != id {
 				t.Errorf("eventID = %q, want %q", f.EventID, id)
 			}
@@ -82,7 +83,7 @@ func ruleWithEncodingJSON(t testing.TB, raw []byte) bool {
 }
 
 func TestFindingJSONShape(t *testing.T) {
-	f, ok := Find([]byte(fixtures[3].record), ObjectRef{Bucket: "trail", Key: "AWSLogs/x.json.gz"}, time.Now())
+	f, ok := Find([]byte(fixtures.Records[3].JSON), ObjectRef{Bucket: "trail", Key: "AWSLogs/x.json.gz"}, time.Now())
 	if !ok {
 		t.Fatal("fixture 3 must match")
 	}
@@ -103,19 +104,19 @@ func TestFindingJSONShape(t *testing.T) {
 	if rec, _ := m["record"].(map[string]any); rec["eventName"] != "ConsoleLogin" {
 		t.Errorf("record not embedded as an object: %v", m["record"])
 	}
-	if m["accountId"] != acct || m["region"] != "us-east-1" {
+	if m["accountId"] != fixtures.Account || m["region"] != "us-east-1" {
 		t.Errorf("account/region: %v %v", m["accountId"], m["region"])
 	}
 }
 
 func TestNoAllocationOnNonMatchingPath(t *testing.T) {
-	for _, fx := range fixtures {
-		if fx.root {
+	for _, fx := range fixtures.Records {
+		if fx.Root {
 			continue
 		}
-		raw := []byte(fx.record)
+		raw := []byte(fx.JSON)
 		if n := testing.AllocsPerRun(100, func() { IsRoot(raw) }); n != 0 {
-			t.Errorf("%s: %v allocations per non-matching record", fx.name, n)
+			t.Errorf("%s: %v allocations per non-matching record", fx.Name, n)
 		}
 	}
 }

@@ -1,0 +1,119 @@
+package scan
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"rootwatch/internal/fixtures"
+	"rootwatch/internal/match"
+)
+
+func TestScanFindsExactlyTheRootActivity(t *testing.T) {
+	tree, err := fixtures.WriteTree(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	var mu sync.Mutex
+	var seen []string
+	s, err := Run(context.Background(), Options{
+		Paths:   []string{tree.Dir},
+		Workers: 3,
+		Out:     &out,
+		OnFinding: func(f match.Finding) {
+			mu.Lock()
+			seen = append(seen, f.EventID)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var f match.Finding
+		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
+			t.Fatalf("output line is not a Finding: %v", err)
+		}
+		if f.Category == "" || f.Severity == "" || len(f.Record) == 0 || f.Object.Key == "" {
+			t.Errorf("incomplete finding %s", sc.Bytes())
+		}
+		got = append(got, f.EventID)
+	}
+	want := append([]string(nil), tree.RootEventIDs...)
+	sort.Strings(got)
+	sort.Strings(want)
+	sort.Strings(seen)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("findings\n got %v\nwant %v", got, want)
+	}
+	if strings.Join(seen, ",") != strings.Join(want, ",") {
+		t.Fatalf("OnFinding saw %v", seen)
+	}
+	if s.Findings != int64(len(want)) || s.Records != int64(tree.Records) {
+		t.Errorf("summary %s; want %d records, %d findings", s, tree.Records, len(want))
+	}
+	if s.Skipped != int64(len(tree.Skipped)) {
+		t.Errorf("skipped %d, want %d", s.Skipped, len(tree.Skipped))
+	}
+	if len(s.Errors) != len(tree.Bad) {
+		t.Fatalf("errors %v, want one for each of %v", s.Errors, tree.Bad)
+	}
+	for _, e := range s.Errors {
+		rel, _ := filepath.Rel(tree.Dir, e.Path)
+		reason, ok := tree.Bad[filepath.ToSlash(rel)]
+		if !ok {
+			t.Errorf("unexpected error for %s: %v", rel, e.Err)
+			continue
+		}
+		if !strings.Contains(e.Err.Error(), reason) {
+			t.Errorf("%s: error %q does not say %q", rel, e.Err, reason)
+		}
+	}
+	if !strings.Contains(s.String(), "errors") {
+		t.Errorf("summary line: %s", s)
+	}
+}
+
+func TestScanMissingPath(t *testing.T) {
+	_, err := Run(context.Background(), Options{Paths: []string{filepath.Join(t.TempDir(), "nope")}})
+	if err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("want an error naming the path, got %v", err)
+	}
+}
+
+func TestScanRealFiles(t *testing.T) {
+	dir := "../../../shared/testdata/cloudtrail-real/invictus"
+	if files, _ := filepath.Glob(dir + "/*.json"); len(files) == 0 {
+		t.Skip("real CloudTrail files not present")
+	}
+	var out bytes.Buffer
+	s, err := Run(context.Background(), Options{Paths: []string{dir}, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Files != 55 || s.Records != 2900 || s.Findings != 0 || len(s.Errors) != 0 || out.Len() != 0 {
+		t.Fatalf("real files: %s, errors %v", s, s.Errors)
+	}
+}
+
+func TestScanCancel(t *testing.T) {
+	tree, err := fixtures.WriteTree(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, Options{Paths: []string{tree.Dir}}); err == nil {
+		t.Fatal("a cancelled scan must say so")
+	}
+}
