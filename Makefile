@@ -1,0 +1,46 @@
+# rootwatch: `make demo` shows it work, `make test` installs what the tests
+# need and runs them. Both work on a fresh machine with Go, npm and the
+# module proxy.
+GO        ?= go
+GOFLAGS   ?=
+FUZZTIME  ?= 60s
+PKGS      := ./...
+BIN       := bin
+
+.PHONY: all build demo test test-deps vet fmt-check bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## demo: the pipeline on generated logs, with root alerts on the console.
+demo:
+	@bash scripts/demo.sh
+
+## test-deps: test servers that are not Go modules (node@22 + fauxqs from npm).
+test-deps:
+	@bash scripts/install-test-deps.sh
+
+## test: format, vet, and every test with the race detector; fuzz seed corpora run too.
+test: test-deps fmt-check vet
+	$(GO) test -race -count=1 -timeout 30m $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## bench: the splitter, matcher and pipeline benchmarks (MB/s, allocations).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/cloudtrail ./internal/match ./internal/scan
+
+## fuzz: each fuzz target for FUZZTIME (default 60s).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./internal/cloudtrail
+	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./internal/match
+
+clean:
+	rm -rf $(BIN)
