@@ -2,10 +2,12 @@ package cloudtrail
 
 import (
 	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"strings"
 
@@ -615,18 +617,26 @@ var strSafe = func() (t [256]bool) {
 	return t
 }()
 
-// str validates a string whose opening quote was consumed, and consumes the closing one.
+// str validates a string whose opening quote was consumed, and consumes the
+// closing one. Strings are most of a record's bytes, so it looks at eight
+// bytes at a time for the only bytes that need attention: '"', '\\' and
+// control characters.
 func (r *Reader) str() error {
 	for {
 		buf := r.buf[r.pos:r.w]
 		i := 0
-		for i+8 <= len(buf) && strSafe[buf[i]] && strSafe[buf[i+1]] && strSafe[buf[i+2]] && strSafe[buf[i+3]] &&
-			strSafe[buf[i+4]] && strSafe[buf[i+5]] && strSafe[buf[i+6]] && strSafe[buf[i+7]] {
+		for i+8 <= len(buf) {
+			x := binary.LittleEndian.Uint64(buf[i:])
+			if m := specialBytes(x); m != 0 {
+				i += bits.TrailingZeros64(m) >> 3
+				goto found
+			}
 			i += 8
 		}
 		for i < len(buf) && strSafe[buf[i]] {
 			i++
 		}
+	found:
 		r.pos += i
 		if i == len(buf) {
 			if !r.fill() {
@@ -646,6 +656,20 @@ func (r *Reader) str() error {
 			return r.fail(ErrSyntax, fmt.Sprintf("invalid control character %q in a string", c))
 		}
 	}
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// specialBytes sets the high bit of each byte of x that is '"', '\\' or
+// below 0x20. Only the lowest set byte is exact (borrows may mark bytes
+// above it), which is all str needs.
+func specialBytes(x uint64) uint64 {
+	q := x ^ (lsb * '"')
+	b := x ^ (lsb * '\\')
+	return ((q-lsb)&^q | (b-lsb)&^b | (x-lsb*0x20)&^x) & msb
 }
 
 func (r *Reader) escape() error {

@@ -361,3 +361,23 @@ func TestReaderRealFiles(t *testing.T) {
 	}
 	t.Logf("%d files, %d records", len(files), total)
 }
+
+// TestStringScanEveryOffset puts each byte that needs attention at every
+// position of a long string, so the eight-bytes-at-a-time scan is checked
+// at every alignment.
+func TestStringScanEveryOffset(t *testing.T) {
+	for off := 0; off < 24; off++ {
+		pad := strings.Repeat("a", off)
+		for _, c := range []struct {
+			mid   string
+			valid bool
+		}{{`\"`, true}, {`\\`, true}, {`\u00e9`, true}, {"\x1f", false}, {"\x00", false}, {"\x7f\x80\xff", true}, {`"`, false}} {
+			data := `{"Records":[{"s":"` + pad + c.mid + strings.Repeat("b", 17) + `"}]}`
+			_, err := read(t, []byte(data), Options{}, nil)
+			want, _ := oracle([]byte(data))
+			if (err == nil) != c.valid || (want != nil) != c.valid {
+				t.Fatalf("offset %d, %q: err %v, want valid=%v (oracle %v)", off, c.mid, err, c.valid, want != nil)
+			}
+		}
+	}
+}
