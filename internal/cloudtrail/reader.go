@@ -10,8 +10,6 @@ import (
 	"math/bits"
 	"os"
 	"strings"
-
-	"github.com/klauspost/compress/gzip"
 )
 
 // Reader yields the raw records of one log file, one at a time, in a single
@@ -22,7 +20,7 @@ import (
 type Reader struct {
 	src    io.Reader // decompressed stream
 	closer io.Closer // the file opened by OpenFile
-	gz     *gzip.Reader
+	gz     io.ReadCloser
 	raw    *errTrackingReader // the caller's stream, to tell its errors from gzip's
 	opts   Options
 	gzip   bool
@@ -76,7 +74,7 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 		return nil, fmt.Errorf("read: %w", err)
 	}
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		gz, err := gzip.NewReader(br)
+		gz, err := newGunzip(br)
 		if err != nil {
 			if et.err != nil {
 				return nil, fmt.Errorf("read: %w", et.err)
