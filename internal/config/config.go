@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -23,13 +24,22 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
 // an unset variable without a default is an error naming the variable (never
 // its value). "$${" escapes a literal "${".
 func Expand(b []byte, lookup func(string) (string, bool)) ([]byte, error) {
+	out, _, err := expand(b, lookup)
+	return out, err
+}
+
+// expand is Expand that also returns the substitutions made (variable name
+// to value), so errors about the expanded text can be redacted.
+func expand(b []byte, lookup func(string) (string, bool)) ([]byte, map[string]string, error) {
 	const esc = "\x00rootwatch-dollar\x00"
+	subs := map[string]string{}
 	b = bytes.ReplaceAll(b, []byte("$${"), []byte(esc))
 	var missing []string
 	out := envRef.ReplaceAllFunc(b, func(m []byte) []byte {
 		sub := envRef.FindSubmatch(m)
 		name := string(sub[1])
 		if v, ok := lookup(name); ok {
+			subs[name] = v
 			return []byte(v)
 		}
 		if len(sub[2]) > 0 {
@@ -39,9 +49,35 @@ func Expand(b []byte, lookup func(string) (string, bool)) ([]byte, error) {
 		return m
 	})
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("environment variable %s is not set (referenced as ${%s})", strings.Join(missing, ", "), missing[0])
+		return nil, nil, fmt.Errorf("environment variable %s is not set (referenced as ${%s})", strings.Join(missing, ", "), missing[0])
 	}
-	return bytes.ReplaceAll(out, []byte(esc), []byte("${")), nil
+	return bytes.ReplaceAll(out, []byte(esc), []byte("${")), subs, nil
+}
+
+// redactedError replaces every substituted value (4 bytes or longer) in
+// err's message with its ${NAME}, so a YAML error quoting an expanded
+// secret does not print it.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+func redact(err error, subs map[string]string) error {
+	msg := err.Error()
+	changed := false
+	for name, v := range subs {
+		if len(v) >= 4 && strings.Contains(msg, v) {
+			msg = strings.ReplaceAll(msg, v, "${"+name+"}")
+			changed = true
+		}
+	}
+	if !changed {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
 }
 
 // Load reads the YAML file at path, expands ${ENV} references and decodes it
@@ -59,22 +95,25 @@ func Load(path string, v any) error {
 
 // Decode expands and strictly decodes YAML bytes into v (see Load).
 func Decode(b []byte, v any) error {
-	b, err := Expand(b, os.LookupEnv)
+	return DecodeEnv(b, v, os.LookupEnv)
+}
+
+// DecodeEnv is Decode with the environment given by lookup.
+func DecodeEnv(b []byte, v any, lookup func(string) (string, bool)) error {
+	b, subs, err := expand(b, lookup)
 	if err != nil {
 		return err
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, errEOF) || err.Error() == "EOF" {
+		if errors.Is(err, io.EOF) {
 			return nil // an empty file is an empty config
 		}
-		return err
+		return redact(err, subs)
 	}
 	return nil
 }
-
-var errEOF = errors.New("EOF")
 
 // EnvName is the environment variable for a flag: prefix + upper-cased flag
 // name with '-' and '.' turned into '_' (e.g. ROOTWATCH_INGEST_MAX_RECEIVES).

@@ -59,3 +59,17 @@ func TestApplyEnv(t *testing.T) {
 		t.Fatalf("want error naming variable, got %v", err)
 	}
 }
+
+func TestDecodeErrorDoesNotLeakExpandedSecret(t *testing.T) {
+	var v struct {
+		Port int `yaml:"port"`
+	}
+	lookup := func(k string) (string, bool) { return "hunter2-very-secret", k == "PORT" }
+	err := DecodeEnv([]byte("port: ${PORT}\n"), &v, lookup)
+	if err == nil {
+		t.Fatal("want an error: a string is not an int")
+	}
+	if strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "${PORT}") {
+		t.Fatalf("error must name ${PORT}, not its value: %v", err)
+	}
+}
