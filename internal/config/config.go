@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -54,32 +56,6 @@ func expand(b []byte, lookup func(string) (string, bool)) ([]byte, map[string]st
 	return bytes.ReplaceAll(out, []byte(esc), []byte("${")), subs, nil
 }
 
-// redactedError replaces every substituted value (4 bytes or longer) in
-// err's message with its ${NAME}, so a YAML error quoting an expanded
-// secret does not print it.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e *redactedError) Error() string { return e.msg }
-func (e *redactedError) Unwrap() error { return e.err }
-
-func redact(err error, subs map[string]string) error {
-	msg := err.Error()
-	changed := false
-	for name, v := range subs {
-		if len(v) >= 4 && strings.Contains(msg, v) {
-			msg = strings.ReplaceAll(msg, v, "${"+name+"}")
-			changed = true
-		}
-	}
-	if !changed {
-		return err
-	}
-	return &redactedError{msg: msg, err: err}
-}
-
 // Load reads the YAML file at path, expands ${ENV} references and decodes it
 // strictly into v: an unknown key is an error that names the key and line.
 func Load(path string, v any) error {
@@ -100,17 +76,55 @@ func Decode(b []byte, v any) error {
 
 // DecodeEnv is Decode with the environment given by lookup.
 func DecodeEnv(b []byte, v any, lookup func(string) (string, bool)) error {
-	b, subs, err := expand(b, lookup)
+	raw := b
+	expanded, subs, err := expand(b, lookup)
 	if err != nil {
 		return err
 	}
+	err = strictDecode(expanded, v)
+	if err == nil || !leaks(err.Error(), subs) {
+		return err
+	}
+	// The YAML library quotes (a prefix of) offending values in its errors,
+	// and an expanded value may be a secret. Report the error as it reads in
+	// the file, with ${NAME} and not the value, or else only where it is.
+	fresh := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+	if err2 := strictDecode(raw, fresh); err2 != nil {
+		return err2
+	}
+	names := make([]string, 0, len(subs))
+	for n := range subs {
+		names = append(names, "${"+n+"}")
+	}
+	sort.Strings(names)
+	where := ""
+	if m := lineRef.FindString(err.Error()); m != "" {
+		where = " at " + m
+	}
+	return fmt.Errorf("invalid value%s after substituting %s: check the variables' values", where, strings.Join(names, ", "))
+}
+
+// leaks reports whether msg quotes a substituted value (or the 7-byte
+// prefix the YAML library shortens long values to).
+func leaks(msg string, subs map[string]string) bool {
+	for _, v := range subs {
+		if len(v) >= 4 && (strings.Contains(msg, v) || strings.Contains(msg, v[:min(7, len(v))])) {
+			return true
+		}
+	}
+	return false
+}
+
+var lineRef = regexp.MustCompile(`line \d+`)
+
+func strictDecode(b []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil // an empty file is an empty config
 		}
-		return redact(err, subs)
+		return err
 	}
 	return nil
 }

@@ -73,3 +73,15 @@ func TestDecodeErrorDoesNotLeakExpandedSecret(t *testing.T) {
 		t.Fatalf("error must name ${PORT}, not its value: %v", err)
 	}
 }
+
+func TestDecodeErrorUnrelatedToSecretIsKept(t *testing.T) {
+	var v struct {
+		Port int    `yaml:"port"`
+		Name string `yaml:"name"`
+	}
+	lookup := func(k string) (string, bool) { return "8080", k == "PORT" }
+	err := DecodeEnv([]byte("port: ${PORT}\nnmae: x\n"), &v, lookup)
+	if err == nil || !strings.Contains(err.Error(), "nmae") {
+		t.Fatalf("want the unknown key named, got %v", err)
+	}
+}
