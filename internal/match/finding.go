@@ -15,10 +15,11 @@ const (
 	CategoryConsoleLogin Category = "console-login"
 	// CategoryConsoleLoginFailed is a failed root console sign-in (wrong password, MFA failure).
 	CategoryConsoleLoginFailed Category = "console-login-failed"
+	// CategoryAssumedRoot is an action in a centralised-root-access session (sts:AssumeRoot, sessionContext.assumedRoot);
+	// it ranks before credential-change: deleting root credentials is what such sessions are for.
+	CategoryAssumedRoot Category = "assumed-root"
 	// CategoryCredentialChange changes root credentials: password, access keys, MFA devices, signing certificates.
 	CategoryCredentialChange Category = "credential-change"
-	// CategoryAssumedRoot is an action in a centralised-root-access session (sts:AssumeRoot, sessionContext.assumedRoot).
-	CategoryAssumedRoot Category = "assumed-root"
 	// CategoryDenied is a root API call that AWS refused (errorCode is an access-denied code).
 	CategoryDenied Category = "denied"
 	// CategoryMutating is any other root API call that may change state.
