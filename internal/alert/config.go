@@ -1,0 +1,377 @@
+package alert
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"rootwatch/internal/channel"
+	"rootwatch/internal/config"
+	"rootwatch/internal/kafka"
+	"rootwatch/internal/match"
+)
+
+// Config is the whole `alert` configuration file. Every command-line flag has
+// a key here (source, listen, log_level, kafka.brokers, kafka.group,
+// kafka.topic); flags and ROOTWATCH_ALERT_* variables override it.
+type Config struct {
+	// Source is "kafka" or "-" (JSON-line findings on stdin).
+	Source string `yaml:"source"`
+	// Listen is the address of /metrics, /healthz, /readyz and /api/root-last-used.
+	Listen   string `yaml:"listen"`
+	LogLevel string `yaml:"log_level"`
+
+	Kafka KafkaConfig `yaml:"kafka"`
+
+	Grouping GroupingConfig `yaml:"grouping"`
+	// DedupTTL is how long an eventID is remembered (default 8 days, longer
+	// than CloudTrail's worst-case delivery delay plus a replay window).
+	DedupTTL Duration `yaml:"dedup_ttl"`
+	// RootUnusedDays is the threshold of the "root not used in N days" check.
+	RootUnusedDays int `yaml:"root_unused_days"`
+
+	Delivery DeliveryConfig `yaml:"delivery"`
+
+	Channels  []channel.Config `yaml:"channels"`
+	Routes    []Route          `yaml:"routes"`
+	Silences  []Silence        `yaml:"silences"`
+	Allowlist []AllowlistRule  `yaml:"allowlist"`
+}
+
+// KafkaConfig is the connection (shared internal/kafka.Config, inlined) plus
+// the topics and consumer group alert uses.
+type KafkaConfig struct {
+	kafka.Config `yaml:",inline"`
+	Group        string `yaml:"group"`
+	Topic        string `yaml:"topic"`
+	StateTopic   string `yaml:"state_topic"`
+	DLQTopic     string `yaml:"dlq_topic"`
+	// CreateTopics creates the state and DLQ topics when missing (default true).
+	CreateTopics *bool `yaml:"create_topics"`
+	// ReplicationFactor for created topics (default 1... use 3 in production).
+	ReplicationFactor int `yaml:"replication_factor"`
+	// HeartbeatInterval, SessionTimeout: consumer-group timings (defaults 3s, 30s).
+	HeartbeatInterval Duration `yaml:"heartbeat_interval"`
+	SessionTimeout    Duration `yaml:"session_timeout"`
+}
+
+// GroupingConfig says which findings form one incident and how often an
+// incident's channels hear about it.
+type GroupingConfig struct {
+	// By lists the finding fields of the group key (default accountId,
+	// category, sourceIPAddress).
+	By []string `yaml:"by"`
+	// Window: a finding joins an open incident whose last finding is at most
+	// this much older (event time). Default 1h.
+	Window Duration `yaml:"window"`
+	// GroupInterval batches updates of an incident to one channel: at most
+	// one update per interval. Default 30s.
+	GroupInterval Duration `yaml:"group_interval"`
+	// RepeatInterval re-alerts an ongoing incident. Default 4h; 0 keeps the default, negative disables.
+	RepeatInterval Duration `yaml:"repeat_interval"`
+	// MaxFindings caps the findings carried per notification (Incident.Count stays exact). Default 20.
+	MaxFindings int `yaml:"max_findings"`
+}
+
+// DeliveryConfig is the shared retry policy (channel.RetryPolicy) and the
+// per-attempt timeout.
+type DeliveryConfig struct {
+	MaxAttempts int      `yaml:"max_attempts"`
+	Backoff     Duration `yaml:"backoff"`
+	MaxBackoff  Duration `yaml:"max_backoff"`
+	// MaxElapsed bounds one notification's retries before it is parked in the DLQ.
+	MaxElapsed Duration `yaml:"max_elapsed"`
+	// Timeout bounds one attempt (a hanging provider). Default 10s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Matchers select findings by account (exact ids or glob patterns like
+// "1234*"), category and minimum severity. Empty lists match everything.
+type Matchers struct {
+	Accounts    []string         `yaml:"accounts"`
+	Categories  []match.Category `yaml:"categories"`
+	Regions     []string         `yaml:"regions"`
+	EventNames  []string         `yaml:"event_names"`
+	MinSeverity match.Severity   `yaml:"min_severity"`
+}
+
+// Route sends matching findings to channels. Routes are tried in order; the
+// first match wins unless it says continue: true.
+type Route struct {
+	Name     string   `yaml:"name"`
+	Match    Matchers `yaml:"match"`
+	Channels []string `yaml:"channels"`
+	Continue bool     `yaml:"continue"`
+}
+
+// Silence mutes matching findings until a time; they are recorded and
+// counted, not sent.
+type Silence struct {
+	Match  Matchers  `yaml:"match"`
+	Until  time.Time `yaml:"until"`
+	Reason string    `yaml:"reason"`
+}
+
+// AllowlistRule describes expected root use (e.g. centralised root access
+// sessions from a break-glass runner). Every non-empty field must match.
+type AllowlistRule struct {
+	Reason        string   `yaml:"reason"`
+	Accounts      []string `yaml:"accounts"`
+	PrincipalARNs []string `yaml:"principal_arns"`
+	SourceIPs     []string `yaml:"source_ips"` // addresses or CIDRs
+	EventNames    []string `yaml:"event_names"`
+	AssumedRoot   *bool    `yaml:"assumed_root"`
+}
+
+// Duration is a time.Duration written as "30s", "8d" is not Go syntax: use "192h".
+type Duration time.Duration
+
+// UnmarshalYAML parses Go duration syntax, plus a "d" suffix for days.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	s := strings.TrimSpace(n.Value)
+	if strings.HasSuffix(s, "d") {
+		var days int
+		if _, err := fmt.Sscanf(s, "%dd", &days); err == nil {
+			*d = Duration(time.Duration(days) * 24 * time.Hour)
+			return nil
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 30s, 5m, 1h, 8d)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Defaults for the topics and group.
+const (
+	DefaultTopic      = "cloudtrail.root-activity"
+	DefaultStateTopic = "rootwatch.alert-state"
+	DefaultDLQTopic   = "rootwatch.alerts.dlq"
+	DefaultGroup      = "rootwatch-alert"
+)
+
+// LoadConfig reads and validates a config file (config.Load: ${ENV}
+// expansion, unknown keys are errors).
+func LoadConfig(file string) (*Config, error) {
+	var c Config
+	if file != "" {
+		if err := config.Load(file, &c); err != nil {
+			return nil, err
+		}
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", file, err)
+	}
+	return &c, nil
+}
+
+// SetDefaults fills unset values.
+func (c *Config) SetDefaults() {
+	if c.Source == "" {
+		c.Source = "kafka"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	k := &c.Kafka
+	if k.Group == "" {
+		k.Group = DefaultGroup
+	}
+	if k.Topic == "" {
+		k.Topic = DefaultTopic
+	}
+	if k.StateTopic == "" {
+		k.StateTopic = DefaultStateTopic
+	}
+	if k.DLQTopic == "" {
+		k.DLQTopic = DefaultDLQTopic
+	}
+	if k.ReplicationFactor == 0 {
+		k.ReplicationFactor = 1
+	}
+	if k.HeartbeatInterval == 0 {
+		k.HeartbeatInterval = Duration(3 * time.Second)
+	}
+	if k.SessionTimeout == 0 {
+		k.SessionTimeout = Duration(30 * time.Second)
+	}
+	g := &c.Grouping
+	if len(g.By) == 0 {
+		g.By = []string{"accountId", "category", "sourceIPAddress"}
+	}
+	if g.Window == 0 {
+		g.Window = Duration(time.Hour)
+	}
+	if g.GroupInterval == 0 {
+		g.GroupInterval = Duration(30 * time.Second)
+	}
+	if g.RepeatInterval == 0 {
+		g.RepeatInterval = Duration(4 * time.Hour)
+	}
+	if g.MaxFindings == 0 {
+		g.MaxFindings = 20
+	}
+	if c.DedupTTL == 0 {
+		c.DedupTTL = Duration(8 * 24 * time.Hour)
+	}
+	if c.RootUnusedDays == 0 {
+		c.RootUnusedDays = 7
+	}
+	d := &c.Delivery
+	if d.MaxAttempts == 0 {
+		d.MaxAttempts = 6
+	}
+	if d.Backoff == 0 {
+		d.Backoff = Duration(500 * time.Millisecond)
+	}
+	if d.MaxBackoff == 0 {
+		d.MaxBackoff = Duration(30 * time.Second)
+	}
+	if d.MaxElapsed == 0 {
+		d.MaxElapsed = Duration(2 * time.Minute)
+	}
+	if d.Timeout == 0 {
+		d.Timeout = Duration(10 * time.Second)
+	}
+}
+
+// groupFields are the finding fields a group key may use.
+var groupFields = map[string]func(*match.Finding) string{
+	"accountId":       func(f *match.Finding) string { return f.AccountID },
+	"category":        func(f *match.Finding) string { return string(f.Category) },
+	"sourceIPAddress": func(f *match.Finding) string { return f.SourceIPAddress },
+	"eventName":       func(f *match.Finding) string { return f.EventName },
+	"eventSource":     func(f *match.Finding) string { return f.EventSource },
+	"region":          func(f *match.Finding) string { return f.Region },
+	"userAgent":       func(f *match.Finding) string { return f.UserAgent },
+	"severity":        func(f *match.Finding) string { return string(f.Severity) },
+	"principalArn":    func(f *match.Finding) string { return f.PrincipalARN },
+}
+
+var categories = map[match.Category]bool{
+	match.CategoryConsoleLogin: true, match.CategoryConsoleLoginFailed: true,
+	match.CategoryCredentialChange: true, match.CategoryAssumedRoot: true,
+	match.CategoryDenied: true, match.CategoryMutating: true, match.CategoryReadOnly: true,
+	CategoryCompliance: true,
+}
+
+// Validate checks the config and names the bad key and why.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if c.Source != "kafka" && c.Source != "-" {
+		bad("source", "must be \"kafka\" or \"-\" (stdin), got %q", c.Source)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.Source == "kafka" {
+		if len(c.Kafka.Brokers) == 0 {
+			bad("kafka.brokers", "required when source is kafka")
+		} else if err := c.Kafka.Config.Validate(); err != nil {
+			bad("kafka", "%v", err)
+		}
+	}
+	for i, f := range c.Grouping.By {
+		if groupFields[f] == nil {
+			bad(fmt.Sprintf("grouping.by[%d]", i), "unknown field %q (one of accountId, category, sourceIPAddress, eventName, eventSource, region, userAgent, severity, principalArn)", f)
+		}
+	}
+	if c.Grouping.Window.D() < 0 {
+		bad("grouping.window", "must be positive")
+	}
+	if c.Grouping.GroupInterval.D() < 0 {
+		bad("grouping.group_interval", "must be positive")
+	}
+	if c.DedupTTL.D() < c.Grouping.Window.D() {
+		bad("dedup_ttl", "must be at least grouping.window (%s)", c.Grouping.Window.D())
+	}
+	if c.RootUnusedDays < 0 {
+		bad("root_unused_days", "must be positive")
+	}
+	if c.Delivery.MaxAttempts < 0 {
+		bad("delivery.max_attempts", "must be positive")
+	}
+	names := map[string]bool{}
+	for i, ch := range c.Channels {
+		key := fmt.Sprintf("channels[%d]", i)
+		if ch.Name == "" {
+			bad(key+".name", "required")
+		} else if names[ch.Name] {
+			bad(key+".name", "duplicate channel name %q", ch.Name)
+		}
+		if ch.Type == "" {
+			bad(key+".type", "required")
+		}
+		names[ch.Name] = true
+	}
+	checkMatchers := func(key string, m Matchers) {
+		for j, a := range m.Accounts {
+			if _, err := path.Match(a, ""); err != nil {
+				bad(fmt.Sprintf("%s.accounts[%d]", key, j), "bad glob pattern %q", a)
+			}
+		}
+		for j, cat := range m.Categories {
+			if !categories[cat] {
+				bad(fmt.Sprintf("%s.categories[%d]", key, j), "unknown category %q", cat)
+			}
+		}
+		if m.MinSeverity != "" && match.SeverityRank(m.MinSeverity) == 0 {
+			bad(key+".min_severity", "unknown severity %q (critical, high, medium, low)", m.MinSeverity)
+		}
+	}
+	if len(c.Routes) == 0 {
+		bad("routes", "at least one route is required, or nothing is ever sent")
+	}
+	for i, r := range c.Routes {
+		key := fmt.Sprintf("routes[%d]", i)
+		checkMatchers(key+".match", r.Match)
+		if len(r.Channels) == 0 {
+			bad(key+".channels", "at least one channel is required")
+		}
+		for j, n := range r.Channels {
+			if !names[n] {
+				bad(fmt.Sprintf("%s.channels[%d]", key, j), "no channel named %q in channels", n)
+			}
+		}
+	}
+	for i, s := range c.Silences {
+		key := fmt.Sprintf("silences[%d]", i)
+		checkMatchers(key+".match", s.Match)
+		if s.Until.IsZero() {
+			bad(key+".until", "required (RFC 3339 time): a silence must end")
+		}
+		if strings.TrimSpace(s.Reason) == "" {
+			bad(key+".reason", "required: say why it is silenced")
+		}
+	}
+	for i, a := range c.Allowlist {
+		key := fmt.Sprintf("allowlist[%d]", i)
+		if strings.TrimSpace(a.Reason) == "" {
+			bad(key+".reason", "required: say why this root use is expected")
+		}
+		if len(a.PrincipalARNs)+len(a.SourceIPs)+len(a.EventNames)+len(a.Accounts) == 0 && a.AssumedRoot == nil {
+			bad(key, "matches every finding: give accounts, principal_arns, source_ips, event_names or assumed_root")
+		}
+		for j, ip := range a.SourceIPs {
+			if _, err := parseIPMatcher(ip); err != nil {
+				bad(fmt.Sprintf("%s.source_ips[%d]", key, j), "%v", err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

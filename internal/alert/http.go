@@ -1,0 +1,63 @@
+package alert
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// RootLastUsed is one account's entry of GET /api/root-last-used.
+type RootLastUsed struct {
+	RootUse
+	// DaysSince is whole days between the last use and now.
+	DaysSince int `json:"daysSince"`
+	// WithinThreshold is true when root was used in the last root_unused_days.
+	WithinThreshold bool `json:"withinThreshold"`
+}
+
+// RootLastUsedResponse is the body of GET /api/root-last-used.
+type RootLastUsedResponse struct {
+	ThresholdDays int            `json:"thresholdDays"`
+	GeneratedAt   time.Time      `json:"generatedAt"`
+	Accounts      []RootLastUsed `json:"accounts"`
+}
+
+// Handler serves /metrics, /healthz, /readyz and /api/root-last-used.
+// /readyz is ready once the partitions owned are restored and consuming.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.ready.Load() || s.killed.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	mux.HandleFunc("GET /api/root-last-used", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.RootLastUsed())
+	})
+	return mux
+}
+
+// RootLastUsed is the body of GET /api/root-last-used.
+func (s *Service) RootLastUsed() RootLastUsedResponse {
+	now := s.now()
+	resp := RootLastUsedResponse{ThresholdDays: s.cfg.RootUnusedDays, GeneratedAt: now.UTC(), Accounts: []RootLastUsed{}}
+	for _, ru := range s.roots.list() {
+		age := now.Sub(ru.Time)
+		resp.Accounts = append(resp.Accounts, RootLastUsed{
+			RootUse:         ru,
+			DaysSince:       int(math.Max(0, math.Floor(age.Hours()/24))),
+			WithinThreshold: age < time.Duration(s.cfg.RootUnusedDays)*24*time.Hour,
+		})
+	}
+	return resp
+}

@@ -1,0 +1,82 @@
+package alert
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are alert's Prometheus series, on a registry of their own so that
+// several Services (tests, replicas in one process) never collide.
+type metrics struct {
+	reg          *prometheus.Registry
+	findings     *prometheus.CounterVec // by outcome
+	bad          *prometheus.CounterVec // by reason
+	incidents    prometheus.Counter
+	updates      prometheus.Counter
+	sends        *prometheus.CounterVec // channel, kind, outcome
+	retries      *prometheus.CounterVec // channel
+	dlq          *prometheus.CounterVec // reason
+	lag          *prometheus.GaugeVec   // partition
+	rootLastUsed *prometheus.GaugeVec   // account
+	dedupSize    *prometheus.GaugeVec   // partition
+	incidentSize *prometheus.GaugeVec   // partition
+	sendLatency  prometheus.Histogram
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rootwatch_alert_findings_total",
+			Help: "Findings read, by what became of them (opened, updated, duplicate, silenced, allowlisted, unrouted).",
+		}, []string{"outcome"}),
+		bad: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rootwatch_alert_bad_messages_total",
+			Help: "Messages or lines that were not a valid finding (logged, and sent to the DLQ in Kafka mode).",
+		}, []string{"reason"}),
+		incidents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rootwatch_alert_incidents_opened_total",
+			Help: "Incidents opened (including compliance notifications).",
+		}),
+		updates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rootwatch_alert_incidents_updated_total",
+			Help: "Findings that joined an open incident.",
+		}),
+		sends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rootwatch_alert_sends_total",
+			Help: "Notifications by channel, kind and outcome (ok, failed).",
+		}, []string{"channel", "kind", "outcome"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rootwatch_alert_send_retries_total",
+			Help: "Send attempts beyond the first, by channel.",
+		}, []string{"channel"}),
+		dlq: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rootwatch_alert_dlq_total",
+			Help: "Messages parked in the alert DLQ, by reason (bad-message, delivery).",
+		}, []string{"reason"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rootwatch_alert_consumer_lag",
+			Help: "Messages behind the end of the findings topic, by owned partition.",
+		}, []string{"partition"}),
+		rootLastUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rootwatch_root_last_used_timestamp_seconds",
+			Help: "Event time of the last root activity seen per account (accounts of partitions this replica owns).",
+		}, []string{"account"}),
+		dedupSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rootwatch_alert_dedup_entries",
+			Help: "Event IDs remembered for dedup, by owned partition.",
+		}, []string{"partition"}),
+		incidentSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rootwatch_alert_open_incidents",
+			Help: "Incidents held in state, by owned partition.",
+		}, []string{"partition"}),
+		sendLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "rootwatch_alert_first_send_latency_seconds",
+			Help:    "From a finding's arrival in Kafka (message time) to the first successful send of the incident it opened.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+	}
+	m.reg.MustRegister(m.findings, m.bad, m.incidents, m.updates, m.sends, m.retries, m.dlq,
+		m.lag, m.rootLastUsed, m.dedupSize, m.incidentSize, m.sendLatency)
+	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}

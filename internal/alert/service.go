@@ -1,0 +1,278 @@
+// Package alert turns root-activity findings into notifications: exact
+// dedup by eventID, grouping into incidents, allowlist and silences,
+// routing to channels, delivery through the shared retry policy, and the
+// durable state (a compacted Kafka topic partitioned like the findings) that
+// makes all of it survive restarts and rebalances. cmd/alert is a thin main
+// around Service.
+package alert
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"rootwatch/internal/channel"
+	"rootwatch/internal/match"
+)
+
+// Options are the parts of a Service that are not in the config file.
+type Options struct {
+	Logger *slog.Logger
+	// Channels supplies channel instances by name (tests, embedding); a
+	// channel named in the config and absent here is built by BuildChannel.
+	Channels map[string]channel.Channel
+	// ChannelDeps are handed to channel.Config.Build for the channels not in Channels.
+	ChannelDeps channel.Deps
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// DrainTimeout bounds how long shutdown waits for in-flight sends (default 30s).
+	DrainTimeout time.Duration
+	// OnSent, when set, is called after each successful send (tests,
+	// latency measurement); it must not block.
+	OnSent func(channel string, n *channel.Notification, at time.Time)
+	// Sleep replaces the retry policy's wait (tests); nil means a real timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// DLQ parks what alert could not process or deliver, with the reason.
+type DLQ interface {
+	Park(ctx context.Context, key []byte, e DLQEntry) error
+}
+
+// DLQEntry is the JSON value of a rootwatch.alerts.dlq message.
+type DLQEntry struct {
+	// Stage is "decode" (a message that is not a finding) or "deliver" (a
+	// channel that kept failing).
+	Stage       string            `json:"stage"`
+	Reason      string            `json:"reason"`
+	Channel     string            `json:"channel,omitempty"`
+	Kind        string            `json:"kind,omitempty"`
+	Incident    *channel.Incident `json:"incident,omitempty"`
+	Findings    []match.Finding   `json:"findings,omitempty"`
+	Attempts    int               `json:"attempts,omitempty"`
+	Topic       string            `json:"topic,omitempty"`
+	Partition   int               `json:"partition"`
+	Offset      int64             `json:"offset,omitempty"`
+	Message     json.RawMessage   `json:"message,omitempty"`
+	MessageText string            `json:"messageText,omitempty"`
+	Time        time.Time         `json:"time"`
+}
+
+// Service is one alert process: shared config, channels and metrics, and
+// one worker per owned partition (one in total for stdin).
+type Service struct {
+	cfg      *Config
+	rules    *rules
+	params   params
+	channels map[string]channel.Channel
+	policy   channel.RetryPolicy
+	log      *slog.Logger
+	m        *metrics
+	roots    *rootRegistry
+	dlq      DLQ
+	now      func() time.Time
+
+	onSent       func(string, *channel.Notification, time.Time)
+	drainTimeout time.Duration
+	expireEvery  time.Duration
+	sendCtx      context.Context
+	cancelSends  context.CancelFunc
+	killed       atomic.Bool
+	ready        atomic.Bool
+}
+
+type params struct {
+	window         time.Duration
+	dedupTTL       time.Duration
+	unusedAfter    time.Duration
+	maxFindings    int
+	groupInterval  time.Duration
+	repeatInterval time.Duration
+}
+
+// New builds a Service from a validated config.
+func New(cfg *Config, o Options) (*Service, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = 30 * time.Second
+	}
+	s := &Service{
+		cfg:   cfg,
+		rules: compileRules(cfg),
+		params: params{
+			window:         cfg.Grouping.Window.D(),
+			dedupTTL:       cfg.DedupTTL.D(),
+			unusedAfter:    time.Duration(cfg.RootUnusedDays) * 24 * time.Hour,
+			maxFindings:    cfg.Grouping.MaxFindings,
+			groupInterval:  cfg.Grouping.GroupInterval.D(),
+			repeatInterval: max(cfg.Grouping.RepeatInterval.D(), 0),
+		},
+		channels: map[string]channel.Channel{},
+		policy: channel.RetryPolicy{
+			MaxAttempts: cfg.Delivery.MaxAttempts,
+			Base:        cfg.Delivery.Backoff.D(),
+			Max:         cfg.Delivery.MaxBackoff.D(),
+			MaxElapsed:  cfg.Delivery.MaxElapsed.D(),
+			Sleep:       o.Sleep,
+		},
+		log:          o.Logger,
+		m:            newMetrics(),
+		now:          o.Now,
+		drainTimeout: o.DrainTimeout,
+		onSent:       o.OnSent,
+		expireEvery:  time.Minute,
+	}
+	s.roots = &rootRegistry{m: map[string]rootEntry{}, gauge: s.m.rootLastUsed}
+	s.sendCtx, s.cancelSends = context.WithCancel(context.Background())
+	for _, spec := range cfg.Channels {
+		ch := o.Channels[spec.Name]
+		if ch == nil {
+			var err error
+			if ch, err = spec.Build(o.ChannelDeps); err != nil {
+				return nil, err
+			}
+		}
+		s.channels[spec.Name] = timeoutChannel{Channel: ch, d: cfg.Delivery.Timeout.D()}
+	}
+	return s, nil
+}
+
+// tick is how often a worker looks for due updates and repeats.
+func (s *Service) tick() time.Duration {
+	t := s.params.groupInterval / 4
+	return min(max(t, 10*time.Millisecond), time.Second)
+}
+
+// Kill stops the service as a crash would: no more state writes, no
+// commits, in-flight results dropped. For tests of the delivery guarantee.
+func (s *Service) Kill() {
+	s.killed.Store(true)
+	s.cancelSends()
+}
+
+// Close releases what the service holds (in-flight sends are abandoned).
+func (s *Service) Close() { s.cancelSends() }
+
+// RootUses returns the last root use per account this replica knows of.
+func (s *Service) RootUses() []RootUse { return s.roots.list() }
+
+// RunStdin reads JSON-line findings from r until EOF or ctx ends, with
+// state in memory (a pipe has no offsets to resume from). A bad line is
+// logged and counted.
+func (s *Service) RunStdin(ctx context.Context, r io.Reader) error {
+	st := newPartState(0)
+	w := s.newWorker(st, nil, nil)
+	w.flushAtEOF = true
+	in := make(chan Message, 256)
+	readErr := make(chan error, 1)
+	go func() {
+		defer close(in)
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		var off int64
+		for sc.Scan() {
+			line := sc.Bytes()
+			if len(line) == 0 {
+				continue
+			}
+			m := Message{Offset: off, Value: append([]byte(nil), line...), Time: s.now()}
+			off++
+			select {
+			case in <- m:
+			case <-ctx.Done():
+				readErr <- nil
+				return
+			}
+		}
+		readErr <- sc.Err()
+	}()
+	s.ready.Store(true)
+	err := w.run(ctx, in)
+	select {
+	case e := <-readErr:
+		if e != nil {
+			err = errors.Join(err, fmt.Errorf("read stdin: %w", e))
+		}
+	default:
+	}
+	return err
+}
+
+// timeoutChannel bounds one attempt, so a hanging provider becomes a
+// retryable deadline error instead of a stuck partition.
+type timeoutChannel struct {
+	channel.Channel
+	d time.Duration
+}
+
+func (c timeoutChannel) Send(ctx context.Context, n *channel.Notification) (map[string]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.d)
+	defer cancel()
+	return c.Channel.Send(ctx, n)
+}
+
+// rootRegistry is the last root use per account across the partitions this
+// process owns, for the HTTP API and the gauge.
+type rootRegistry struct {
+	mu    sync.RWMutex
+	m     map[string]rootEntry
+	gauge *prometheus.GaugeVec
+}
+
+type rootEntry struct {
+	RootUse
+	partition int
+}
+
+func (r *rootRegistry) set(p int, ru RootUse) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if cur, ok := r.m[ru.AccountID]; ok && cur.Time.After(ru.Time) {
+		return
+	}
+	r.m[ru.AccountID] = rootEntry{RootUse: ru, partition: p}
+	r.gauge.WithLabelValues(ru.AccountID).Set(float64(ru.Time.Unix()))
+}
+
+// dropPartition forgets the accounts of a partition this process no longer owns.
+func (r *rootRegistry) dropPartition(p int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for a, e := range r.m {
+		if e.partition == p {
+			delete(r.m, a)
+			r.gauge.DeleteLabelValues(a)
+		}
+	}
+}
+
+func (r *rootRegistry) list() []RootUse {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]RootUse, 0, len(r.m))
+	for _, e := range r.m {
+		out = append(out, e.RootUse)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].AccountID < out[j].AccountID })
+	return out
+}
+
+var _ = strconv.Itoa
+var _ = os.Stdin
