@@ -426,6 +426,7 @@ func (inc *incident) notification(name string, d *delivery, kind channel.Kind) *
 		Incident:       inc.Incident,
 		State:          maps.Clone(d.State),
 		IdempotencyKey: fmt.Sprintf("%s/%s/%d", inc.ID, name, d.N+1),
+		New:            inc.Count - d.Sent,
 	}
 	n.Incident.EventNames = slices.Clone(inc.EventNames)
 	n.Incident.SourceIPs = slices.Clone(inc.SourceIPs)

@@ -55,6 +55,10 @@ type Notification struct {
 	// notification of the incident; the first one triggered it. May be
 	// truncated by the alert stage for very large bursts (Incident.Count is exact).
 	Findings []match.Finding
+	// New is how many findings arrived since this channel's previous
+	// notification of the incident: exact, while Findings may carry fewer.
+	// Zero means len(Findings).
+	New int
 	// State is what this channel's earlier Send calls for this incident
 	// returned (Slack thread_ts, ServiceNow sys_id, Zendesk ticket id), kept
 	// durably by the alert stage. Empty for KindOpen.

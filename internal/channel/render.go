@@ -184,10 +184,11 @@ func Render(n *Notification) Message {
 	m := Message{Kind: n.Kind, Severity: match.Severity(clean(string(sev), 16)), IncidentID: clean(inc.ID, 128)}
 	what := categoryTitle(inc.Category)
 	names := eventNames(n)
+	newCount := max(n.New, len(n.Findings))
 	switch n.Kind {
 	case KindUpdate:
-		m.Title = fmt.Sprintf("%s in account %s: %s", what, acct, plural(len(n.Findings), "more root event"))
-		m.Summary = fmt.Sprintf("%s: %s", plural(len(n.Findings), "more root event"), names)
+		m.Title = fmt.Sprintf("%s in account %s: %s", what, acct, plural(newCount, "more root event"))
+		m.Summary = fmt.Sprintf("%s: %s", plural(newCount, "more root event"), names)
 	case KindRepeat:
 		m.Title = fmt.Sprintf("Still ongoing: %s in account %s", what, acct)
 		m.Summary = fmt.Sprintf("Still ongoing, %s so far; latest: %s", plural(inc.Count, "root event"), names)
@@ -196,7 +197,7 @@ func Render(n *Notification) Message {
 		m.Summary = fmt.Sprintf("Resolved after %s.", plural(inc.Count, "root event"))
 	default:
 		m.Title = fmt.Sprintf("%s in account %s", what, acct)
-		m.Summary = fmt.Sprintf("%s: %s", plural(max(len(n.Findings), 1), "root event"), names)
+		m.Summary = fmt.Sprintf("%s: %s", plural(max(newCount, 1), "root event"), names)
 	}
 	m.Title = clean(m.Title, maxTitle)
 	m.Summary = clean(m.Summary, 2*maxValue)

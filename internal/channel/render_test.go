@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"rootwatch/internal/match"
 )
 
 func TestClean(t *testing.T) {
@@ -114,5 +116,17 @@ func BenchmarkEmailRender(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		_, _, _ = emailContent("[rootwatch]", n)
+	}
+}
+
+func TestRenderUpdateCountsEveryNewFinding(t *testing.T) {
+	n := &Notification{Kind: KindUpdate, Incident: Incident{ID: "inc-1", AccountID: "111122223333", Count: 120},
+		Findings: make([]match.Finding, 20), New: 119}
+	for i := range n.Findings {
+		n.Findings[i].EventName = "ListBuckets"
+	}
+	m := Render(n)
+	if !strings.Contains(m.Title, "119 more root events") || !strings.Contains(m.Summary, "119 more root events") {
+		t.Fatalf("update must count all new findings, not the %d carried: %q / %q", len(n.Findings), m.Title, m.Summary)
 	}
 }
