@@ -547,11 +547,21 @@ func (r *Reader) object(depth int) error {
 		if err := r.str(); err != nil {
 			return err
 		}
-		if err := r.expect(':'); err != nil {
+		// Fast path for compact JSON: a string value right after the colon.
+		if r.pos+1 < r.w && r.buf[r.pos] == ':' && r.buf[r.pos+1] == '"' {
+			r.pos += 2
+			err = r.str()
+		} else if err = r.expect(':'); err == nil {
+			err = r.value(depth)
+		}
+		if err != nil {
 			return err
 		}
-		if err := r.value(depth); err != nil {
-			return err
+		// ... and the next key right after the comma.
+		if r.pos+1 < r.w && r.buf[r.pos] == ',' && r.buf[r.pos+1] == '"' {
+			r.pos++
+			c = '"'
+			continue
 		}
 		c, err = r.nonSpace()
 		if err != nil {
