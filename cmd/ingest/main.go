@@ -1,0 +1,363 @@
+// Command ingest reads CloudTrail log files — named by S3 notifications on
+// SQS, listed in an S3 backfill, or local — splits and matches their
+// records, and writes records, root-activity findings and dead letters to
+// Kafka (or findings to stdout). Flags and config only: the work is done in
+// internal/pipeline, internal/source and internal/kafka.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"rootwatch/internal/cloudtrail"
+	"rootwatch/internal/kafka"
+	"rootwatch/internal/pipeline"
+	"rootwatch/internal/scan"
+	"rootwatch/internal/source"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+}
+
+const usageText = `ingest reads CloudTrail log files and writes every record, the root-activity
+findings and what could not be read to Kafka (or the findings to stdout).
+
+Usage:
+  ingest --source <url-or-path> --sink <kafka|stdout> [--config file] [flags]
+
+Sources:
+  sqs://<queue-url or name>   S3 notifications (raw S3 events, SNS-wrapped, EventBridge
+                              "Object Created", CloudTrail's SNS log notifications). A message
+                              is deleted only after Kafka acknowledged everything it named.
+  s3://bucket/prefix?from=YYYY-MM-DD[&to=YYYY-MM-DD][&accounts=a,b][&regions=r1,r2]
+                              backfill: lists AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/
+                              per day, in order; --checkpoint makes a stopped backfill resume.
+  <file or folder>            local .json, .json.gz, .jsonl, .jsonl.gz files (recursive).
+
+Sinks:
+  kafka    topics cloudtrail.records (raw records, key = account), cloudtrail.root-activity
+           (findings), cloudtrail.dlq (reason + original notification/object).
+  stdout   one Finding JSON per line on stdout, a summary on stderr. With a local path this is
+           the offline scan; exit status 1 when any file could not be read (each named on stderr).
+
+Every flag can also be set with the environment variable ROOTWATCH_INGEST_<FLAG> (upper case,
+'-' as '_', e.g. ROOTWATCH_INGEST_MAX_RECEIVES) or in the config file (same name with '_').
+Precedence: flag > environment > config file > default. Kafka TLS and SASL are configured in
+the config file (kafka.tls, kafka.sasl; the password from ${ENV} or kafka.sasl.password_file).
+
+Flags:
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
+	s, err := parse(args, lookup, func(fs *flag.FlagSet) {
+		fmt.Fprint(stderr, usageText)
+		fs.SetOutput(stderr)
+		fs.PrintDefaults()
+	})
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ingest: %v\n", err)
+		return 2
+	}
+	log, err := newLogger(stderr, s.LogLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "ingest: %v\n", err)
+		return 2
+	}
+	if s.CPUProfile != "" {
+		f, err := os.Create(s.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "ingest: --cpu-profile: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "ingest: --cpu-profile: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := ingest(ctx, s, stdout, stderr, log); err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "ingest: %v\n", err)
+			return 2
+		}
+		log.Error("ingest failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ error }
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog.Logger) error {
+	if s.Source == "" {
+		return usageError{errors.New("--source is required (sqs://queue, s3://bucket/prefix?from=YYYY-MM-DD, or a path)")}
+	}
+	if s.Sink != "kafka" && s.Sink != "stdout" {
+		return usageError{fmt.Errorf("--sink must be kafka or stdout, not %q", s.Sink)}
+	}
+	readerOpts := cloudtrail.Options{MaxRecordBytes: s.MaxRecordBytes, MaxDecompressedBytes: s.MaxObjectBytes}
+	kind := sourceKind(s.Source)
+
+	// A local path to stdout is the offline scan.
+	if kind == "local" && s.Sink == "stdout" {
+		sum, err := scan.Run(ctx, scan.Options{Paths: []string{s.Source}, Workers: s.Workers, Reader: readerOpts, Out: stdout, Logger: log})
+		if err != nil {
+			return err
+		}
+		for _, fe := range sum.Errors {
+			fmt.Fprintf(stderr, "ingest: could not read %s: %v\n", fe.Path, fe.Err)
+		}
+		fmt.Fprintln(stderr, sum.String())
+		if len(sum.Errors) > 0 {
+			return fmt.Errorf("%d file(s) could not be read", len(sum.Errors))
+		}
+		return nil
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := pipeline.NewMetrics(reg)
+	var ready atomic.Bool
+	if s.Listen != "" {
+		stopHTTP, err := serveOps(s.Listen, reg, &ready, log)
+		if err != nil {
+			return err
+		}
+		defer stopHTTP()
+	}
+
+	sink, err := newSink(ctx, s, stdout, stderr, metrics, log)
+	if err != nil {
+		return err
+	}
+	common := pipeline.Common{Sink: sink, Metrics: metrics, Logger: log, Reader: readerOpts,
+		Workers: s.Workers, Queue: s.Queue, ShutdownGrace: s.ShutdownGrace}
+	runErr := runSource(ctx, kind, s, common, reg, &ready, stderr, log)
+	ready.Store(false)
+	if err := sink.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("close sink: %w", err)
+	}
+	if runErr != nil && errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
+		log.Info("stopped")
+		return nil
+	}
+	return runErr
+}
+
+func sourceKind(src string) string {
+	switch {
+	case strings.HasPrefix(src, "sqs://"):
+		return "sqs"
+	case strings.HasPrefix(src, "s3://"):
+		return "s3"
+	}
+	return "local"
+}
+
+func newSink(ctx context.Context, s settings, stdout, stderr io.Writer, m *pipeline.Metrics, log *slog.Logger) (pipeline.Sink, error) {
+	if s.Sink == "stdout" {
+		return pipeline.NewStdoutSink(stdout, stderr), nil
+	}
+	if err := s.Kafka.Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("%w (set --brokers or kafka.brokers)", err)}
+	}
+	topics := pipeline.KafkaTopics{Records: s.TopicRecords, Findings: s.TopicFindings, DLQ: s.TopicDLQ}
+	names := []string{topics.Findings, topics.DLQ}
+	if !s.SkipRecords {
+		names = append(names, topics.Records)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if s.CreateTopics {
+		var specs []kafka.TopicSpec
+		for _, n := range names {
+			specs = append(specs, kafka.TopicSpec{Name: n, Partitions: s.Partitions, ReplicationFactor: s.ReplicationFactor})
+		}
+		if err := kafka.EnsureTopics(cctx, s.Kafka, specs...); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range names {
+		if _, err := kafka.Partitions(cctx, s.Kafka, n); err != nil {
+			return nil, fmt.Errorf("%w (create it, or run with --create-topics)", err)
+		}
+	}
+	return pipeline.NewKafkaSink(s.Kafka, pipeline.KafkaSinkOptions{
+		Topics: topics, SkipRecords: s.SkipRecords, Logger: log, Metrics: m,
+		Writer: kafka.WriterOptions{Compression: s.Compression, BatchSize: s.BatchSize, BatchBytes: s.BatchBytes,
+			BatchTimeout: s.BatchTimeout, RequiredAcks: s.RequiredAcks},
+	})
+}
+
+func awsClients(ctx context.Context, s settings) (*sqs.Client, *s3.Client, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if s.Region != "" {
+		opts = append(opts, awsconfig.WithRegion(s.Region))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("aws config: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	sq := sqs.NewFromConfig(cfg, func(o *sqs.Options) {
+		if s.SQSEndpoint != "" {
+			o.BaseEndpoint = aws.String(s.SQSEndpoint)
+		}
+	})
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if s.S3Endpoint != "" {
+			o.BaseEndpoint = aws.String(s.S3Endpoint)
+		}
+		o.UsePathStyle = s.S3PathStyle
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	return sq, s3c, nil
+}
+
+func runSource(ctx context.Context, kind string, s settings, common pipeline.Common, reg *prometheus.Registry, ready *atomic.Bool, stderr io.Writer, log *slog.Logger) error {
+	switch kind {
+	case "local":
+		ready.Store(true)
+		sum, err := pipeline.RunLocal(ctx, pipeline.LocalRun{Common: common, Paths: []string{s.Source}})
+		for _, f := range sum.Failed {
+			fmt.Fprintf(stderr, "ingest: could not read %s: %v\n", f.Ref.Key, f.Err)
+		}
+		fmt.Fprintf(stderr, "ingest: %d files, %d records, %d findings, %d could not be read\n", sum.Files, sum.Records, sum.Findings, len(sum.Failed))
+		if err == nil && len(sum.Failed) > 0 {
+			err = fmt.Errorf("%d file(s) could not be read (dead-lettered)", len(sum.Failed))
+		}
+		return err
+
+	case "s3":
+		spec, err := source.ParseBackfillURL(s.Source, time.Now())
+		if err != nil {
+			return usageError{err}
+		}
+		_, s3c, err := awsClients(ctx, s)
+		if err != nil {
+			return err
+		}
+		var progress io.Writer
+		terminal := false
+		switch s.Progress {
+		case "auto":
+			progress = stderr
+			terminal = isTerminal(stderr)
+		case "bar":
+			progress, terminal = stderr, true
+		case "log":
+			progress = stderr
+		case "none":
+		default:
+			return usageError{fmt.Errorf("--progress %q: want auto, bar, log or none", s.Progress)}
+		}
+		ready.Store(true)
+		sum, err := pipeline.RunBackfill(ctx, pipeline.BackfillRun{Common: common, S3: s3c, Spec: spec,
+			Checkpoint: s.Checkpoint, Rate: s.Rate, MissingRetries: s.MissingRetries, Progress: progress, Terminal: terminal})
+		fmt.Fprintf(stderr, "ingest: backfill %d objects, %d records, %d findings, %d dead-lettered, complete=%v\n",
+			sum.Objects, sum.Records, sum.Findings, sum.DeadLettered, sum.Complete)
+		return err
+
+	case "sqs":
+		sq, s3c, err := awsClients(ctx, s)
+		if err != nil {
+			return err
+		}
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		url, err := source.ResolveQueueURL(rctx, sq, s.Source)
+		cancel()
+		if err != nil {
+			return err
+		}
+		maxBackoff := s.RetryBackoffMax
+		ready.Store(true)
+		return pipeline.RunSQS(ctx, pipeline.SQSRun{Common: common, SQS: sq, S3: s3c,
+			Source:         source.SQSOptions{QueueURL: url, WaitTime: s.WaitTime, VisibilityTimeout: s.Visibility, MaxInFlight: s.MaxInFlight},
+			MaxReceives:    s.MaxReceives,
+			MissingRetries: s.MissingRetries,
+			Backoff: func(n int) time.Duration {
+				return min(time.Second<<min(max(n-1, 0), 20), maxBackoff)
+			},
+			OnSource: func(src *source.SQS) {
+				reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rootwatch_ingest_oldest_message_age_seconds",
+					Help: "Age (since sent) of the oldest SQS message in progress."}, func() float64 { return src.OldestAge().Seconds() }))
+			},
+		})
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// serveOps serves /metrics, /healthz (the process is up) and /readyz (the
+// source and sink are set up and it is not shutting down).
+func serveOps(addr string, reg *prometheus.Registry, ready *atomic.Bool, log *slog.Logger) (func(), error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("serving /metrics, /healthz, /readyz", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
+}

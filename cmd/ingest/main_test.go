@@ -1,0 +1,565 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/tidwall/gjson"
+
+	"rootwatch/internal/cloudtrail"
+	"rootwatch/internal/gen"
+	"rootwatch/internal/kafka"
+	"rootwatch/internal/kafka/kafkatest"
+	"rootwatch/internal/source/s3test"
+	"rootwatch/internal/source/sqstest"
+)
+
+var (
+	fq     *sqstest.Server
+	binary string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(sqstest.Main(m, &fq))
+}
+
+// build compiles the ingest binary once, for the tests that kill it.
+var buildOnce sync.Once
+
+func ingestBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "ingest-bin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		binary = filepath.Join(dir, "ingest")
+		out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+		if err != nil {
+			t.Fatalf("go build: %v\n%s", err, out)
+		}
+	})
+	if binary == "" {
+		t.Fatal("ingest binary not built")
+	}
+	return binary
+}
+
+const bucket = "trail-bucket"
+
+type logs struct {
+	keys    []string
+	gz      map[string][]byte
+	records [][]byte
+	perKey  map[string][][]byte
+	truth   gen.Truth
+}
+
+func generate(t *testing.T, cfg gen.Config) *logs {
+	t.Helper()
+	l := &logs{gz: map[string][]byte{}, perKey: map[string][][]byte{}}
+	cfg.Workers = 1
+	truth, err := gen.Generate(cfg, func(key string, gzb []byte) error {
+		if cloudtrail.IsDigest(key) {
+			return nil
+		}
+		l.keys = append(l.keys, key)
+		l.gz[key] = bytes.Clone(gzb)
+		r, err := cloudtrail.NewReader(bytes.NewReader(gzb), cloudtrail.Options{})
+		if err != nil {
+			return err
+		}
+		for {
+			raw, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			l.records = append(l.records, bytes.Clone(raw))
+			l.perKey[key] = append(l.perKey[key], l.records[len(l.records)-1])
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.truth = truth
+	return l
+}
+
+func s3Event(key string) string {
+	return `{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"` + bucket + `"},"object":{"key":"` + url.QueryEscape(key) + `"}}}]}`
+}
+
+func awsEnv(t *testing.T) []string {
+	env := []string{"AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_CONFIG_FILE=" + filepath.Join(t.TempDir(), "none"), "AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(t.TempDir(), "none")}
+	return env
+}
+
+func setAWSEnv(t *testing.T) {
+	for _, kv := range awsEnv(t) {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+}
+
+func queued(t *testing.T, c *sqs.Client, q string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q),
+		AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameApproximateNumberOfMessages, types.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, v := range out.Attributes {
+		var x int
+		fmt.Sscan(v, &x)
+		n += x
+	}
+	return n
+}
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// gate slows object downloads while closed is false.
+type gate struct{ slow atomic.Bool }
+
+func (g *gate) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && g.slow.Load() && strings.Contains(r.URL.Path, "/AWSLogs/") {
+			h.ServeHTTP(&slowWriter{w, r.Context()}, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+type slowWriter struct {
+	http.ResponseWriter
+	ctx context.Context
+}
+
+func (s *slowWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		c := min(len(p), 2048)
+		m, err := s.ResponseWriter.Write(p[:c])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		s.ResponseWriter.(http.Flusher).Flush()
+		p = p[c:]
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-s.ctx.Done():
+			return n, s.ctx.Err()
+		}
+	}
+	return n, nil
+}
+
+type ingestProc struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startIngest(t *testing.T, args ...string) *ingestProc {
+	t.Helper()
+	cmd := exec.Command(ingestBinary(t), args...)
+	cmd.Env = append(os.Environ(), awsEnv(t)...)
+	p := &ingestProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-p.done
+		}
+		if t.Failed() {
+			t.Logf("ingest stderr:\n%s", p.stderr.String())
+		}
+	})
+	return p
+}
+
+func (p *ingestProc) wait(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("ingest did not exit within %v", timeout)
+		return nil
+	}
+}
+
+type stack struct {
+	s3    *s3test.Server
+	gate  *gate
+	kcfg  kafka.Config
+	sqs   *sqs.Client
+	queue string
+}
+
+func newStack(t *testing.T, visibility int) *stack {
+	t.Helper()
+	sqstest.Need(t, fq)
+	st := &stack{gate: &gate{}}
+	st.s3 = s3test.Start(t, st.gate.wrap)
+	st.s3.Bucket(t, bucket)
+	_, st.kcfg = kafkatest.Cluster(t, 3, kafka.TopicRecords, kafka.TopicRootActivity, kafka.TopicDLQ)
+	st.sqs = fq.SQS()
+	name := strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())
+	st.queue = fq.CreateQueue(t, name, visibility)
+	return st
+}
+
+func (st *stack) args(extra ...string) []string {
+	return append([]string{
+		"--source", "sqs://" + st.queue, "--sink", "kafka", "--brokers", strings.Join(st.kcfg.Brokers, ","),
+		"--sqs-endpoint", fq.Endpoint, "--s3-endpoint", st.s3.URL, "--s3-path-style",
+		"--wait-time", "1s", "--visibility-timeout", "2s", "--workers", "2", "--batch-timeout", "5ms",
+	}, extra...)
+}
+
+func (st *stack) send(t *testing.T, body string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := st.sqs.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(st.queue), MessageBody: aws.String(body)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func distinct(t *testing.T, cfg kafka.Config, want [][]byte, timeout time.Duration) int {
+	t.Helper()
+	wantSet := map[string]bool{}
+	for _, w := range want {
+		wantSet[string(w)] = true
+	}
+	seen := map[string]bool{}
+	for _, r := range kafkatest.ReadAll(t, cfg, kafka.TopicRecords, len(want), timeout) {
+		if !wantSet[string(r.Value)] {
+			t.Errorf("unexpected record %.100s", r.Value)
+		}
+		seen[string(r.Value)] = true
+	}
+	return len(seen)
+}
+
+// An ingest process killed (SIGKILL) in the middle of an object loses
+// nothing: the message was not deleted, comes back after its visibility
+// timeout, and a new process delivers every record at least once.
+func TestKilledMidObjectRedelivers(t *testing.T) {
+	st := newStack(t, 2)
+	all := generate(t, gen.Config{Seed: 11, Files: 6, RecordsPerFile: 1200})
+	key := all.keys[0]
+	for _, k := range all.keys {
+		if len(all.perKey[k]) > len(all.perKey[key]) {
+			key = k
+		}
+	}
+	l := &logs{keys: []string{key}, gz: all.gz, records: all.perKey[key]}
+	if len(l.records) < 1100 {
+		t.Fatalf("largest file has %d records; need more than two write chunks", len(l.records))
+	}
+	st.s3.Put(t, bucket, key, l.gz[key])
+	st.gate.slow.Store(true)
+	st.send(t, s3Event(key))
+
+	p1 := startIngest(t, st.args()...)
+	waitFor(t, 60*time.Second, "some records of the object in Kafka", func() bool {
+		return kafkatest.Count(t, st.kcfg, kafka.TopicRecords) > 0
+	})
+	if err := p1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p1.wait(t, 10*time.Second)
+	partial := kafkatest.Count(t, st.kcfg, kafka.TopicRecords)
+	if partial >= int64(len(l.records)) {
+		t.Fatalf("the object was complete (%d records) before the kill; the test proved nothing", partial)
+	}
+	if queued(t, st.sqs, st.queue) != 1 {
+		t.Fatal("the message is gone after the kill")
+	}
+
+	st.gate.slow.Store(false)
+	startIngest(t, st.args()...)
+	if n := distinct(t, st.kcfg, l.records, 60*time.Second); n != len(l.records) {
+		t.Fatalf("%d of %d records reached Kafka after the restart", n, len(l.records))
+	}
+	waitFor(t, 30*time.Second, "the message deleted", func() bool { return queued(t, st.sqs, st.queue) == 0 })
+}
+
+// SIGTERM during an object: ingest releases the message (visible again at
+// once, long before its 60s visibility timeout) and exits 0.
+func TestSIGTERMReleasesAndExitsZero(t *testing.T) {
+	st := newStack(t, 60)
+	l := generate(t, gen.Config{Seed: 12, Files: 1, RecordsPerFile: 800})
+	st.s3.Put(t, bucket, l.keys[0], l.gz[l.keys[0]])
+	st.gate.slow.Store(true)
+	st.send(t, s3Event(l.keys[0]))
+	ln := "127.0.0.1:0"
+	p := startIngest(t, st.args("--visibility-timeout", "60s", "--shutdown-grace", "300ms", "--listen", ln)...)
+	waitFor(t, 30*time.Second, "the object in progress", func() bool { return strings.Contains(p.stderr.String(), "consuming") })
+	time.Sleep(1500 * time.Millisecond) // let it receive and start reading
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.wait(t, 30*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := st.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(st.queue), WaitTimeSeconds: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("message not visible after SIGTERM: got %d", len(out.Messages))
+	}
+}
+
+// A local folder to stdout is the offline scan: findings as JSON lines,
+// exit 0; with an unreadable file, exit 1 after the rest, naming the file.
+func TestLocalToStdout(t *testing.T) {
+	l := generate(t, gen.Config{Seed: 13, Files: 4, RecordsPerFile: 100, RootShare: 0.05})
+	dir := t.TempDir()
+	for _, k := range l.keys {
+		p := filepath.Join(dir, filepath.FromSlash(k))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, l.gz[k], 0o644)
+	}
+	want := l.truth.EventIDs()
+	if len(want) == 0 {
+		t.Fatal("no root activity generated")
+	}
+	ids := func(out string) []string {
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if line != "" {
+				got = append(got, gjson.Get(line, "eventID").Str)
+			}
+		}
+		sort.Strings(got)
+		return got
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--source", dir, "--sink", "stdout"}, &stdout, &stderr, noEnv); code != 0 {
+		t.Fatalf("exit %d; stderr %s", code, stderr.String())
+	}
+	if got := ids(stdout.String()); !slices.Equal(got, want) {
+		t.Errorf("findings %v, want %v", got, want)
+	}
+
+	bad := filepath.Join(dir, "broken.json.gz")
+	os.WriteFile(bad, []byte("\x1f\x8b\x08\x00garbage"), 0o644)
+	stdout.Reset()
+	stderr.Reset()
+	if code := run(context.Background(), []string{"--source", dir, "--sink", "stdout"}, &stdout, &stderr, noEnv); code == 0 {
+		t.Fatal("exit 0 with an unreadable file")
+	}
+	if !strings.Contains(stderr.String(), bad) {
+		t.Errorf("stderr does not name %s: %s", bad, stderr.String())
+	}
+	if got := ids(stdout.String()); !slices.Equal(got, want) {
+		t.Errorf("with a bad file, findings %v, want %v (the rest must still be read)", got, want)
+	}
+}
+
+// A local folder into Kafka: every record, findings, and the unreadable file dead-lettered.
+func TestLocalToKafka(t *testing.T) {
+	l := generate(t, gen.Config{Seed: 14, Files: 3, RecordsPerFile: 50, RootShare: 0.05})
+	dir := t.TempDir()
+	for i, k := range l.keys {
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.json.gz", i)), l.gz[k], 0o644)
+	}
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(`{"Records":[{"eventID":"x"},`))
+	zw.Close()
+	os.WriteFile(filepath.Join(dir, "cut.json.gz"), b.Bytes(), 0o644)
+	_, kcfg := kafkatest.Cluster(t, 1)
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--source", dir, "--sink", "kafka", "--brokers", kcfg.Brokers[0], "--create-topics", "--replication-factor", "1", "--partitions", "2"}, &stdout, &stderr, noEnv)
+	if code != 1 || !strings.Contains(stderr.String(), "cut.json.gz") {
+		t.Errorf("exit %d, stderr %s; want 1 naming cut.json.gz", code, stderr.String())
+	}
+	want := append(slices.Clone(l.records), []byte(`{"eventID":"x"}`))
+	if n := distinct(t, kcfg, want, 20*time.Second); n < len(l.records) {
+		t.Errorf("%d of %d records in Kafka", n, len(l.records))
+	}
+	dlq := kafkatest.ReadAll(t, kcfg, kafka.TopicDLQ, 1, 10*time.Second)
+	if len(dlq) != 1 || !strings.Contains(string(dlq[0].Value), "cut.json.gz") {
+		t.Errorf("dlq %v", dlq)
+	}
+	if n := len(kafkatest.ReadAll(t, kcfg, kafka.TopicRootActivity, len(l.truth.Root), 10*time.Second)); n != len(l.truth.Root) {
+		t.Errorf("%d findings, want %d", n, len(l.truth.Root))
+	}
+}
+
+// SQS into stdout: findings go through the pipeline to stdout.
+func TestSQSToStdout(t *testing.T) {
+	st := newStack(t, 30)
+	setAWSEnv(t)
+	l := generate(t, gen.Config{Seed: 15, Files: 2, RecordsPerFile: 100, RootShare: 0.05})
+	for _, k := range l.keys {
+		st.s3.Put(t, bucket, k, l.gz[k])
+		st.send(t, s3Event(k))
+	}
+	args := st.args()
+	args[3] = "stdout"
+	out := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, out, io.Discard, noEnv) }()
+	want := len(l.truth.Root)
+	waitFor(t, 30*time.Second, "findings on stdout", func() bool { return strings.Count(out.String(), "\n") >= want })
+	waitFor(t, 20*time.Second, "queue drained", func() bool { return queued(t, st.sqs, st.queue) == 0 })
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not return")
+	}
+	if n := strings.Count(out.String(), "\n"); n != want {
+		t.Errorf("%d findings on stdout, want %d", n, want)
+	}
+}
+
+func noEnv(string) (string, bool) { return "", false }
+
+func TestFlagEnvConfigPrecedence(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "ingest.yaml")
+	os.WriteFile(cfg, []byte(`
+source: s3://from-config/
+sink: stdout
+workers: 7
+max_receives: 3
+compression: lz4
+kafka:
+  brokers: [cfg:9092]
+  sasl:
+    mechanism: plain
+    username: u
+    password: ${TEST_KAFKA_PASSWORD}
+`), 0o600)
+	t.Setenv("TEST_KAFKA_PASSWORD", "p4ss")
+	env := map[string]string{"ROOTWATCH_INGEST_WORKERS": "9", "ROOTWATCH_INGEST_SINK": "kafka", "ROOTWATCH_INGEST_CONFIG": cfg}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	s, err := parse([]string{"--sink", "stdout", "--brokers", "a:1,b:2"}, lookup, func(*flag.FlagSet) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Sink != "stdout" { // flag beats env and file
+		t.Errorf("sink %q", s.Sink)
+	}
+	if s.Workers != 9 { // env beats file
+		t.Errorf("workers %d", s.Workers)
+	}
+	if s.MaxReceives != 3 || s.Compression != "lz4" || s.Source != "s3://from-config/" { // file beats default
+		t.Errorf("from file: %+v", s)
+	}
+	if !slices.Equal(s.Kafka.Brokers, []string{"a:1", "b:2"}) {
+		t.Errorf("brokers %v", s.Kafka.Brokers)
+	}
+	if s.Kafka.SASL.Password != "p4ss" || s.Visibility != 2*time.Minute {
+		t.Errorf("sasl/default: %+v", s)
+	}
+	if strings.Contains(fmt.Sprintf("%+v", s), "p4ss") {
+		t.Error("printing the settings shows the password")
+	}
+	os.WriteFile(cfg, []byte("workerz: 3\n"), 0o600)
+	if _, err := parse(nil, lookup, func(*flag.FlagSet) {}); err == nil || !strings.Contains(err.Error(), "workerz") {
+		t.Errorf("unknown config key: %v", err)
+	}
+}
+
+func TestHelpAndUsageErrors(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, &out, &errb, noEnv); code != 0 {
+		t.Errorf("--help exit %d", code)
+	}
+	for _, want := range []string{"sqs://", "s3://bucket/prefix?from=", "ROOTWATCH_INGEST_", "--max-receives", "-sink"} {
+		if !strings.Contains(errb.String(), strings.TrimPrefix(want, "--")) {
+			t.Errorf("help lacks %q", want)
+		}
+	}
+	for _, args := range [][]string{{}, {"--source", "x", "--sink", "nowhere"}, {"--source", "x", "--sink", "kafka"}, {"--bogus"}} {
+		errb.Reset()
+		if code := run(context.Background(), args, &out, &errb, noEnv); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())
+		}
+	}
+}
+
+// The example config files parse strictly (no unknown keys).
+func TestExampleConfigsParse(t *testing.T) {
+	t.Setenv("KAFKA_PASSWORD", "x")
+	for _, f := range []string{"ingest.yaml", "ingest-backfill.yaml"} {
+		p := filepath.Join("..", "..", "examples", f)
+		if _, err := parse([]string{"--config", p}, noEnv, func(*flag.FlagSet) {}); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}

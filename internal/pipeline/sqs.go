@@ -1,0 +1,169 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"rootwatch/internal/match"
+	"rootwatch/internal/source"
+)
+
+// SQSHandlerOptions configure SQSHandler.
+type SQSHandlerOptions struct {
+	Pool    *Pool
+	Sink    Sink
+	Opener  S3Opener
+	Metrics *Metrics
+	Logger  *slog.Logger
+	// MaxReceives dead-letters a message received more often than this
+	// (its ApproximateReceiveCount); 0 means never.
+	MaxReceives int
+	// Backoff is how long a message that failed transiently stays invisible
+	// before redelivery, given its receive count (default: 2^count seconds, at most 5 minutes).
+	Backoff func(receiveCount int) time.Duration
+}
+
+// SQSHandler decides the fate of each SQS message: it reads every object the
+// notification names and deletes the message only after Kafka acknowledged
+// all their records and findings; a transient failure releases it for
+// redelivery after a backoff; a permanent one is dead-lettered (with the
+// original body and the object) and then deleted.
+type SQSHandler struct {
+	o   SQSHandlerOptions
+	log *slog.Logger
+	// ctx is the context objects are read with: cancelled only when the
+	// shutdown grace period is over, not when receiving stops.
+	ctx context.Context
+}
+
+// NewSQSHandler returns a handler that reads objects under workCtx.
+func NewSQSHandler(workCtx context.Context, o SQSHandlerOptions) *SQSHandler {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Backoff == nil {
+		o.Backoff = func(n int) time.Duration {
+			return min(time.Duration(1)<<min(max(n, 0), 9)*time.Second, 5*time.Minute)
+		}
+	}
+	return &SQSHandler{o: o, log: o.Logger, ctx: workCtx}
+}
+
+// Handle settles m; run it in its own goroutine (source.SQS.Run does).
+func (h *SQSHandler) Handle(m *source.Message) {
+	log := h.log.With("message_id", m.ID, "receive_count", m.ReceiveCount)
+	metrics := h.o.Metrics
+	if metrics != nil {
+		metrics.InFlightMessages.Inc()
+		defer metrics.InFlightMessages.Dec()
+	}
+	deleted := func() {
+		if err := m.Delete(); err == nil && metrics != nil {
+			metrics.MessagesDeleted.Inc()
+		}
+	}
+	release := func(reason string, d time.Duration) {
+		if metrics != nil {
+			metrics.MessagesReleased.WithLabelValues(reason).Inc()
+		}
+		m.Release(d)
+	}
+	deadLetter := func(entries ...DLQEntry) {
+		for i := range entries {
+			entries[i].Source = "sqs"
+			entries[i].Notification = m.Body
+			entries[i].MessageID = m.ID
+			entries[i].ReceiveCount = m.ReceiveCount
+		}
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), 30*time.Second)
+		defer cancel()
+		if err := WriteDLQ(ctx, h.o.Sink, metrics, entries...); err != nil {
+			log.Error("dead-letter failed; message left for redelivery", "err", err)
+			release("transient", h.o.Backoff(m.ReceiveCount))
+			return
+		}
+		for _, e := range entries {
+			log.Warn("dead-lettered", "reason", e.Reason, "object", e.Object, "err", e.Error, "partial", e.Partial)
+		}
+		deleted()
+	}
+
+	n, err := source.ParseNotification([]byte(m.Body))
+	if metrics != nil {
+		f := string(n.Format)
+		if err != nil {
+			f = "unknown"
+		}
+		metrics.MessagesReceived.WithLabelValues(f).Inc()
+	}
+	if h.o.MaxReceives > 0 && m.ReceiveCount > h.o.MaxReceives {
+		deadLetter(DLQEntry{Reason: ReasonMaxReceives, Error: "received more than --max-receives times"})
+		return
+	}
+	if err != nil {
+		deadLetter(DLQEntry{Reason: ReasonUnknownFormat, Error: err.Error()})
+		return
+	}
+	if n.Test {
+		log.Info("s3 test event deleted", "format", n.Format)
+		deleted()
+		return
+	}
+	for _, s := range n.Skipped {
+		log.Debug("skipped object", "object", s.Object.String(), "reason", s.Reason)
+		if metrics != nil {
+			metrics.Objects.WithLabelValues("skipped").Inc()
+		}
+	}
+	if len(n.Objects) == 0 {
+		deleted()
+		return
+	}
+
+	results := make([]Result, len(n.Objects))
+	var wg sync.WaitGroup
+	for i, o := range n.Objects {
+		wg.Add(1)
+		job := Job{
+			Ref:  match.ObjectRef{Bucket: o.Bucket, Key: o.Key},
+			Open: h.o.Opener.Open(o.Bucket, o.Key),
+			Done: func(r Result) { results[i] = r; wg.Done() },
+		}
+		if err := h.o.Pool.Submit(h.ctx, job); err != nil {
+			job.Done(Result{Ref: job.Ref, Err: err})
+		}
+	}
+	wg.Wait()
+
+	var dlq []DLQEntry
+	transient, shutdown := false, false
+	for _, r := range results {
+		if r.Err == nil {
+			continue
+		}
+		reason, permanent := Classify(r.Err)
+		switch {
+		case permanent:
+			ref := r.Ref
+			dlq = append(dlq, DLQEntry{Reason: reason, Error: r.Err.Error(), Object: &ref, RecordsProduced: r.Records, Partial: r.Records > 0})
+		case reason == "shutdown" || errors.Is(r.Err, errShutdown):
+			shutdown = true
+		default:
+			transient = true
+			log.Warn("object failed, message left for redelivery", "object", r.Ref, "err", r.Err)
+		}
+	}
+	switch {
+	case shutdown:
+		release("shutdown", 0)
+	case transient:
+		release("transient", h.o.Backoff(m.ReceiveCount))
+	case len(dlq) > 0:
+		deadLetter(dlq...)
+	default:
+		deleted()
+	}
+}

@@ -1,0 +1,229 @@
+// Package source turns where CloudTrail files come from into object
+// references: SQS messages in every shape an S3 notification arrives in
+// (parsed here by pure functions), an S3 backfill listing, and local files.
+// The pipeline reads the objects and acknowledges them back to the source.
+package source
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"rootwatch/internal/cloudtrail"
+)
+
+// Format names the shape a notification arrived in (a metric label).
+type Format string
+
+// The notification formats ParseNotification understands.
+const (
+	FormatS3Event       Format = "s3"             // S3 event notification {"Records":[{"s3":...}]}
+	FormatSNSS3Event    Format = "sns-s3"         // the same, wrapped in an SNS envelope
+	FormatEventBridge   Format = "eventbridge"    // EventBridge "Object Created"
+	FormatCloudTrailSNS Format = "cloudtrail"     // CloudTrail's own {"s3Bucket","s3ObjectKey":[..]}
+	FormatSNSCloudTrail Format = "sns-cloudtrail" // the same, wrapped in an SNS envelope
+	FormatTestEvent     Format = "s3-test"        // s3:TestEvent sent when notifications are configured
+	FormatSNSTestEvent  Format = "sns-s3-test"
+)
+
+// Object is one S3 object a notification names.
+type Object struct {
+	Bucket string
+	Key    string // decoded: the key to pass to GetObject
+	Size   int64  // as announced; 0 when unknown
+}
+
+// String is s3://bucket/key.
+func (o Object) String() string { return "s3://" + o.Bucket + "/" + o.Key }
+
+// Skipped is an object named in a notification that is acknowledged without
+// reading it, and why.
+type Skipped struct {
+	Object Object
+	Reason string // "digest", "event:<eventName>"
+}
+
+// Notification is what one SQS message says.
+type Notification struct {
+	Format Format
+	// Objects are the log files to read (ObjectCreated, not digests).
+	Objects []Object
+	// Skipped are named objects that need no reading.
+	Skipped []Skipped
+	// Test is true for an s3:TestEvent (no objects; delete and log it).
+	Test bool
+}
+
+// ErrUnknownFormat is wrapped by ParseNotification's error when the body is
+// none of the known shapes; such messages go to the DLQ with their raw body.
+var ErrUnknownFormat = errors.New("unknown notification format")
+
+type s3EventRecord struct {
+	EventSource string `json:"eventSource"`
+	EventName   string `json:"eventName"`
+	S3          *struct {
+		Bucket struct {
+			Name string `json:"name"`
+		} `json:"bucket"`
+		Object struct {
+			Key  *string `json:"key"`
+			Size int64   `json:"size"`
+		} `json:"object"`
+	} `json:"s3"`
+}
+
+type envelope struct {
+	// S3 event notification.
+	Records []json.RawMessage `json:"Records"`
+	// SNS envelope.
+	Type    string  `json:"Type"`
+	Message *string `json:"Message"`
+	// EventBridge.
+	DetailType string `json:"detail-type"`
+	Source     string `json:"source"`
+	Detail     *struct {
+		Bucket struct {
+			Name string `json:"name"`
+		} `json:"bucket"`
+		Object struct {
+			Key  *string `json:"key"`
+			Size int64   `json:"size"`
+		} `json:"object"`
+	} `json:"detail"`
+	// CloudTrail SNS log-delivery notification.
+	S3Bucket    *string         `json:"s3Bucket"`
+	S3ObjectKey json.RawMessage `json:"s3ObjectKey"`
+	// s3:TestEvent.
+	Event   string `json:"Event"`
+	Service string `json:"Service"`
+	Bucket  string `json:"Bucket"`
+}
+
+// ParseNotification recognises an SQS message body: a raw S3 event
+// notification, the same inside an SNS envelope (raw message delivery off),
+// an EventBridge "Object Created" event, CloudTrail's own SNS log-delivery
+// notification (plain or in an SNS envelope), or an s3:TestEvent. Digest
+// files and events other than ObjectCreated end up in Skipped. Anything else
+// is an error wrapping ErrUnknownFormat.
+func ParseNotification(body []byte) (Notification, error) {
+	return parse(body, false)
+}
+
+func parse(body []byte, inSNS bool) (Notification, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return Notification{}, fmt.Errorf("%w: not a JSON object", ErrUnknownFormat)
+	}
+	var e envelope
+	if err := json.Unmarshal(body, &e); err != nil {
+		return Notification{}, fmt.Errorf("%w: %v", ErrUnknownFormat, err)
+	}
+	switch {
+	case e.Type == "Notification" && e.Message != nil:
+		if inSNS {
+			return Notification{}, fmt.Errorf("%w: SNS envelope inside an SNS envelope", ErrUnknownFormat)
+		}
+		n, err := parse([]byte(*e.Message), true)
+		if err != nil {
+			return Notification{}, fmt.Errorf("in SNS message: %w", err)
+		}
+		return n, nil
+
+	case e.Event == "s3:TestEvent":
+		return Notification{Format: pick(inSNS, FormatSNSTestEvent, FormatTestEvent), Test: true}, nil
+
+	case e.Records != nil:
+		return parseS3Records(e.Records, inSNS)
+
+	case e.S3Bucket != nil:
+		return parseCloudTrailSNS(*e.S3Bucket, e.S3ObjectKey, inSNS)
+
+	case e.DetailType != "" && e.Detail != nil:
+		if e.Source != "aws.s3" {
+			return Notification{}, fmt.Errorf("%w: EventBridge event from %q", ErrUnknownFormat, e.Source)
+		}
+		d := e.Detail
+		if d.Bucket.Name == "" || d.Object.Key == nil || *d.Object.Key == "" {
+			return Notification{}, fmt.Errorf("%w: EventBridge event without detail.bucket.name or detail.object.key", ErrUnknownFormat)
+		}
+		// EventBridge carries keys as they are, not URL-encoded.
+		o := Object{Bucket: d.Bucket.Name, Key: *d.Object.Key, Size: d.Object.Size}
+		n := Notification{Format: FormatEventBridge}
+		if e.DetailType != "Object Created" {
+			n.Skipped = append(n.Skipped, Skipped{Object: o, Reason: "event:" + e.DetailType})
+			return n, nil
+		}
+		n.add(o)
+		return n, nil
+	}
+	return Notification{}, fmt.Errorf("%w: no Records, Message, detail, s3Bucket or Event field", ErrUnknownFormat)
+}
+
+func parseS3Records(recs []json.RawMessage, inSNS bool) (Notification, error) {
+	n := Notification{Format: pick(inSNS, FormatSNSS3Event, FormatS3Event)}
+	if len(recs) == 0 {
+		return Notification{}, fmt.Errorf("%w: empty Records", ErrUnknownFormat)
+	}
+	for i, raw := range recs {
+		var r s3EventRecord
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return Notification{}, fmt.Errorf("%w: Records[%d]: %v", ErrUnknownFormat, i, err)
+		}
+		// A CloudTrail log file also has "Records"; it has no "s3" member.
+		if r.S3 == nil || r.S3.Bucket.Name == "" || r.S3.Object.Key == nil || *r.S3.Object.Key == "" {
+			return Notification{}, fmt.Errorf("%w: Records[%d] has no s3.bucket.name and s3.object.key", ErrUnknownFormat, i)
+		}
+		key, err := url.QueryUnescape(*r.S3.Object.Key) // S3 encodes keys, with '+' for space
+		if err != nil {
+			return Notification{}, fmt.Errorf("%w: Records[%d]: key %q: %v", ErrUnknownFormat, i, *r.S3.Object.Key, err)
+		}
+		o := Object{Bucket: r.S3.Bucket.Name, Key: key, Size: r.S3.Object.Size}
+		if !strings.HasPrefix(r.EventName, "ObjectCreated:") {
+			n.Skipped = append(n.Skipped, Skipped{Object: o, Reason: "event:" + r.EventName})
+			continue
+		}
+		n.add(o)
+	}
+	return n, nil
+}
+
+func parseCloudTrailSNS(bucket string, rawKeys json.RawMessage, inSNS bool) (Notification, error) {
+	if bucket == "" {
+		return Notification{}, fmt.Errorf("%w: empty s3Bucket", ErrUnknownFormat)
+	}
+	var keys []string
+	if err := json.Unmarshal(rawKeys, &keys); err != nil || len(keys) == 0 {
+		// Be lenient about a single string.
+		var one string
+		if err2 := json.Unmarshal(rawKeys, &one); err2 != nil || one == "" {
+			return Notification{}, fmt.Errorf("%w: s3ObjectKey is not a list of keys", ErrUnknownFormat)
+		}
+		keys = []string{one}
+	}
+	n := Notification{Format: pick(inSNS, FormatSNSCloudTrail, FormatCloudTrailSNS)}
+	for i, k := range keys {
+		if k == "" {
+			return Notification{}, fmt.Errorf("%w: s3ObjectKey[%d] is empty", ErrUnknownFormat, i)
+		}
+		n.add(Object{Bucket: bucket, Key: k})
+	}
+	return n, nil
+}
+
+func (n *Notification) add(o Object) {
+	if cloudtrail.IsDigest(o.Key) {
+		n.Skipped = append(n.Skipped, Skipped{Object: o, Reason: "digest"})
+		return
+	}
+	n.Objects = append(n.Objects, o)
+}
+
+func pick(inSNS bool, sns, plain Format) Format {
+	if inSNS {
+		return sns
+	}
+	return plain
+}
