@@ -14,6 +14,7 @@ package cloudtrail
 typedef struct {
 	struct inflate_state st;
 	struct isal_gzip_header hdr;
+	uint32_t produced; // bytes the last rw_isal_inflate wrote
 	uint8_t in[];
 } rw_isal;
 
@@ -53,11 +54,11 @@ static int rw_isal_header(rw_isal *z) {
 
 // rw_isal_inflate decodes into out (Go memory, valid only during this call:
 // next_out is cleared before returning so C keeps no Go pointer).
-static int rw_isal_inflate(rw_isal *z, uint8_t *out, uint32_t outlen, uint32_t *produced) {
+static int rw_isal_inflate(rw_isal *z, uint8_t *out, uint32_t outlen) {
 	z->st.next_out = out;
 	z->st.avail_out = outlen;
 	int ret = isal_inflate(&z->st);
-	*produced = outlen - z->st.avail_out;
+	z->produced = outlen - z->st.avail_out;
 	z->st.next_out = NULL;
 	z->st.avail_out = 0;
 	return ret;
@@ -157,6 +158,7 @@ func (g *isalGunzip) endOfInput() error {
 
 // header parses the current member's header, reading input as needed.
 func (g *isalGunzip) header() error {
+	defer runtime.KeepAlive(g) // g's cleanup must not free z during a C call
 	for {
 		switch ret := C.rw_isal_header(g.z); {
 		case ret == 0:
@@ -173,6 +175,7 @@ func (g *isalGunzip) header() error {
 
 // Read decodes into p directly (ISA-L keeps no pointer to it after a call).
 func (g *isalGunzip) Read(p []byte) (int, error) {
+	defer runtime.KeepAlive(g) // g's cleanup must not free z during a C call
 	if g.err != nil {
 		return 0, g.err
 	}
@@ -203,9 +206,8 @@ func (g *isalGunzip) Read(p []byte) (int, error) {
 			}
 		}
 		before, availBefore := C.rw_isal_progress(g.z), C.rw_isal_avail(g.z)
-		var produced C.uint32_t
-		ret := C.rw_isal_inflate(g.z, (*C.uint8_t)(unsafe.Pointer(&p[0])), C.uint32_t(len(p)), &produced)
-		n := int(produced)
+		ret := C.rw_isal_inflate(g.z, (*C.uint8_t)(unsafe.Pointer(&p[0])), C.uint32_t(len(p)))
+		n := int(g.z.produced)
 		if ret < 0 {
 			if ret == C.ISAL_INCORRECT_CHECKSUM {
 				g.err = fmt.Errorf("isa-l: %w (CRC32 or size mismatch)", stdgzip.ErrChecksum)
