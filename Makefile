@@ -7,16 +7,17 @@ FUZZTIME  ?= 60s
 PKGS      := ./...
 BIN       := bin
 
-.PHONY: all build demo test test-deps vet fmt-check bench fuzz clean
+.PHONY: all build demo test test-deps vet fmt-check bench bench-isal bench-scan fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/ ./cmd/...
 
-## demo: the pipeline on generated logs, with root alerts on the console.
+## demo: the whole pipeline in one process (embedded Kafka and S3, generated
+## logs, ingest, alert), root alerts on the console, checked against the truth.
 demo:
-	@bash scripts/demo.sh
+	$(GO) run ./cmd/demo
 
 ## test-deps: test servers that are not Go modules (node@22 + fauxqs from npm).
 test-deps:
@@ -36,6 +37,17 @@ fmt-check:
 ## bench: the splitter, matcher and pipeline benchmarks (MB/s, allocations).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/cloudtrail ./internal/match ./internal/scan
+
+## bench-isal: gunzip with Intel ISA-L against klauspost/compress (needs
+## apt-get install -y libisal-dev libdeflate-dev; never part of test or CI).
+bench-isal:
+	$(GO) test -race -tags isal -count=1 ./internal/cloudtrail
+	$(GO) test -tags isal,libdeflate -run '^$$' -bench Gunzip -benchtime 10x ./internal/cloudtrail
+	$(GO) test -tags isal -run '^$$' -bench BenchmarkScan -benchtime 5x ./internal/scan
+
+## bench-scan: ingest against zcat | jq and encoding/json on SIZE_MB of generated logs.
+bench-scan:
+	SIZE_MB=$${SIZE_MB:-400} bash benchmarks/scan-vs-jq.sh
 
 ## fuzz: each fuzz target for FUZZTIME (default 60s).
 fuzz:

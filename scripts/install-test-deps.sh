@@ -18,6 +18,21 @@ ignore_tools() {
 	# Keep the installed tools out of git even without a root .gitignore entry.
 	mkdir -p "$TOOLS" && [ -f "$TOOLS/.gitignore" ] || echo '*' >"$TOOLS/.gitignore"
 }
+# Chromium (Debian's package) for the status page's browser test. Best effort:
+# without it that one test skips and says so.
+install_chromium() {
+	if ! command -v chromium >/dev/null 2>&1; then
+		if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+			echo "install-test-deps: installing chromium (Debian package)" >&2
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >&2 ||
+				echo "install-test-deps: could not install chromium; the status page browser test will skip" >&2
+		else
+			echo "install-test-deps: chromium not found and cannot apt-get install it; the status page browser test will skip" >&2
+		fi
+	fi
+}
+install_chromium
+
 if have; then
 	ignore_tools
 	exit 0
@@ -28,3 +43,4 @@ ignore_tools
 echo "install-test-deps: installing node@$NODE_MAJOR and fauxqs@$FAUXQS_VERSION into $TOOLS" >&2
 npm install --prefix "$TOOLS" --no-audit --no-fund --loglevel=error "node@$NODE_MAJOR" "fauxqs@$FAUXQS_VERSION" >&2
 have || { echo "install-test-deps: node >= 22.5 or fauxqs@$FAUXQS_VERSION missing after install" >&2; exit 1; }
+

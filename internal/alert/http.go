@@ -25,10 +25,11 @@ type RootLastUsedResponse struct {
 	Accounts      []RootLastUsed `json:"accounts"`
 }
 
-// Handler serves /metrics, /healthz, /readyz and /api/root-last-used.
+// Handler serves the status page (/), /metrics, /healthz, /readyz and /api/root-last-used.
 // /readyz is ready once the partitions owned are restored and consuming.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.handleStatus) // the status page (statuspage.go)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))

@@ -91,6 +91,7 @@ type Service struct {
 	cancelSends  context.CancelFunc
 	killed       atomic.Bool
 	ready        atomic.Bool
+	statusLog    *statusLog // recent incidents for the status page (statuspage.go)
 }
 
 type params struct {
@@ -139,6 +140,8 @@ func New(cfg *Config, o Options) (*Service, error) {
 		onSent:       o.OnSent,
 		expireEvery:  time.Minute,
 	}
+	s.statusLog = newStatusLog(o.Now())
+	s.onSent = s.statusLog.wrap(o.OnSent)
 	s.roots = &rootRegistry{m: map[string]rootEntry{}, gauge: s.m.rootLastUsed}
 	s.sendCtx, s.cancelSends = context.WithCancel(context.Background())
 	for _, spec := range cfg.Channels {
