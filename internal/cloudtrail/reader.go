@@ -708,6 +708,10 @@ func (r *Reader) escape() error {
 }
 
 func (r *Reader) literal(lit string) error {
+	if r.pos+len(lit) <= r.w && string(r.buf[r.pos:r.pos+len(lit)]) == lit {
+		r.pos += len(lit)
+		return nil
+	}
 	for i := 0; i < len(lit); i++ {
 		c, err := r.peek()
 		if err != nil {
@@ -723,6 +727,65 @@ func (r *Reader) literal(lit string) error {
 
 // number validates -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (r *Reader) number() error {
+	if n := numberLen(r.buf[r.pos:r.w]); n > 0 {
+		r.pos += n
+		return nil
+	}
+	return r.numberSlow()
+}
+
+// numberLen is the length of a valid number at the start of b when it is
+// followed by a byte that cannot continue it, else 0 (then numberSlow
+// decides, refilling as needed).
+func numberLen(b []byte) int {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i++; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		}
+	default:
+		return 0
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		d := i
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		}
+		if i == d {
+			return 0
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		d := i
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		}
+		if i == d {
+			return 0
+		}
+	}
+	if i == len(b) {
+		return 0 // the number may go on past the buffer
+	}
+	switch b[i] {
+	case '.', 'e', 'E', '+', '-':
+		return 0 // invalid here; let numberSlow report it
+	}
+	if b[i] >= '0' && b[i] <= '9' {
+		return 0 // e.g. "01"
+	}
+	return i
+}
+
+func (r *Reader) numberSlow() error {
 	c, _ := r.peek()
 	if c == '-' {
 		r.pos++
