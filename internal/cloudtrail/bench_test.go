@@ -44,6 +44,14 @@ func benchFile(b *testing.B) []byte {
 	return buf.Bytes()
 }
 
+func gzipped(data []byte) *bytes.Buffer {
+	var z bytes.Buffer
+	w := stdgzip.NewWriter(&z)
+	w.Write(data)
+	w.Close()
+	return &z
+}
+
 func drain(b *testing.B, r *Reader) {
 	for {
 		_, err := r.Next()
@@ -74,10 +82,7 @@ func BenchmarkSplit(b *testing.B) {
 // are the decompressed size.
 func BenchmarkSplitGzip(b *testing.B) {
 	data := benchFile(b)
-	var z bytes.Buffer
-	w := stdgzip.NewWriter(&z)
-	w.Write(data)
-	w.Close()
+	z := gzipped(data)
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -93,10 +98,7 @@ func BenchmarkSplitGzip(b *testing.B) {
 // BenchmarkStdlibGunzip is the standard library's gunzip alone, for comparison.
 func BenchmarkStdlibGunzip(b *testing.B) {
 	data := benchFile(b)
-	var z bytes.Buffer
-	w := stdgzip.NewWriter(&z)
-	w.Write(data)
-	w.Close()
+	z := gzipped(data)
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
