@@ -673,11 +673,12 @@ const (
 
 // specialBytes sets the high bit of each byte of x that is '"', '\\' or
 // below 0x20. Only the lowest set byte is exact (borrows may mark bytes
-// above it), which is all str needs.
+// above it), which is all str needs. b^0x02 < 0x21 holds exactly for the
+// control characters and '"', so two tests cover the three cases.
 func specialBytes(x uint64) uint64 {
-	q := x ^ (lsb * '"')
+	q := x ^ (lsb * 0x02)
 	b := x ^ (lsb * '\\')
-	return ((q-lsb)&^q | (b-lsb)&^b | (x-lsb*0x20)&^x) & msb
+	return ((q-lsb*0x21)&^q | (b-lsb)&^b) & msb
 }
 
 func (r *Reader) escape() error {

@@ -2,10 +2,12 @@ package cloudtrail
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"strings"
@@ -377,6 +379,39 @@ func TestStringScanEveryOffset(t *testing.T) {
 			want, _ := oracle([]byte(data))
 			if (err == nil) != c.valid || (want != nil) != c.valid {
 				t.Fatalf("offset %d, %q: err %v, want valid=%v (oracle %v)", off, c.mid, err, c.valid, want != nil)
+			}
+		}
+	}
+}
+
+// TestSpecialBytes checks the eight-byte test against the plain definition
+// for every byte value at every position, with ordinary and special bytes
+// around it: the lowest flagged byte must be the first special one.
+func TestSpecialBytes(t *testing.T) {
+	special := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+	for _, fill := range []byte{'a', 0x7f, 0xff, ' ', '!', '#', '[', ']', 0x1f, '"'} {
+		for pos := 0; pos < 8; pos++ {
+			for v := 0; v < 256; v++ {
+				var w [8]byte
+				for i := range w {
+					w[i] = fill
+				}
+				w[pos] = byte(v)
+				want := -1
+				for i, c := range w {
+					if special(c) {
+						want = i
+						break
+					}
+				}
+				m := specialBytes(binary.LittleEndian.Uint64(w[:]))
+				got := -1
+				if m != 0 {
+					got = bits.TrailingZeros64(m) >> 3
+				}
+				if got != want {
+					t.Fatalf("bytes %q: first special at %d, specialBytes says %d", w, want, got)
+				}
 			}
 		}
 	}
