@@ -7,7 +7,7 @@ FUZZTIME  ?= 60s
 PKGS      := ./...
 BIN       := bin
 
-.PHONY: all build demo test test-deps vet fmt-check bench bench-isal bench-scan fuzz clean
+.PHONY: all build demo test test-deps vet fmt-check bench bench-isal bench-scan chaos rss fuzz clean
 
 all: build
 
@@ -49,10 +49,23 @@ bench-isal:
 bench-scan:
 	SIZE_MB=$${SIZE_MB:-400} bash benchmarks/scan-vs-jq.sh
 
+## chaos: the ledger-based chaos run (8 min of faults); exits 1 when a root event is lost.
+chaos: test-deps
+	$(GO) build -o $(BIN)/chaos/ ./cmd/ingest ./cmd/alert ./chaos/broker
+	$(GO) run ./chaos/run --bin $(BIN)/chaos $(CHAOSFLAGS)
+
+## rss: peak RSS of ingest under a flood of large objects.
+rss:
+	$(GO) build -o $(BIN)/chaos/ ./cmd/ingest
+	$(GO) run ./chaos/rss --bin $(BIN)/chaos
+
 ## fuzz: each fuzz target for FUZZTIME (default 60s).
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME) ./internal/cloudtrail
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./internal/match
+	$(GO) test -run '^$$' -fuzz '^FuzzParseNotification$$' -fuzztime $(FUZZTIME) ./internal/source
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./internal/config
+	$(GO) test -run '^$$' -fuzz '^FuzzAlertStdin$$' -fuzztime $(FUZZTIME) ./chaos
 
 clean:
 	rm -rf $(BIN)

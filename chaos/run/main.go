@@ -1,0 +1,101 @@
+// Command run is the chaos driver: it builds nothing itself (give it the
+// binaries with --bin), starts fauxqs, and runs chaos.Run --runs times with
+// consecutive seeds, printing one summary line:
+//
+//	chaos: runs=3 faults=... root_events=... lost=0 dead_lettered=0 duplicated={...} p99_time_to_alert=...
+//
+// It exits 1 when any root event was lost. See docs/chaos.md.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"rootwatch/chaos"
+	"rootwatch/internal/source/sqstest"
+)
+
+func main() {
+	var o chaos.Options
+	runs := flag.Int("runs", 1, "runs, with seeds seed, seed+1, ...")
+	flag.Uint64Var(&o.Seed, "seed", 1, "seed of the first run (input and fault times)")
+	flag.StringVar(&o.Bin, "bin", "bin", "folder holding the ingest, alert and broker executables")
+	dir := flag.String("dir", "", "folder for ledgers and process logs (default: a temporary one)")
+	flag.IntVar(&o.Files, "files", 120, "generated CloudTrail files")
+	flag.IntVar(&o.RecordsPerFile, "records-per-file", 100, "records per file")
+	flag.Float64Var(&o.RootShare, "root-share", 0.03, "share of root activity records")
+	flag.DurationVar(&o.Faults, "duration", 8*time.Minute, "fault phase of each run")
+	flag.DurationVar(&o.Drain, "drain", 3*time.Minute, "longest wait after the faults for everything to arrive")
+	flag.IntVar(&o.KillIngest, "kill-ingest", 8, "SIGKILLs of ingest per run")
+	flag.IntVar(&o.KillAlert, "kill-alert", 8, "SIGKILLs of alert per run")
+	flag.IntVar(&o.PauseBroker, "pause-broker", 5, "SIGSTOP/SIGCONT pauses of the broker per run")
+	flag.IntVar(&o.CutBroker, "cut-broker", 5, "times the broker is made unreachable per run")
+	flag.IntVar(&o.S3Faults, "s3-faults", 8, "S3 500/hang periods per run")
+	flag.IntVar(&o.ChannelFaults, "channel-faults", 12, "channel 429/500/hang periods per run")
+	flag.Float64Var(&o.DuplicateShare, "duplicates", 0.2, "share of notifications sent twice")
+	flag.Parse()
+	o.Log = os.Stderr
+	if abs, err := filepath.Abs(o.Bin); err == nil {
+		o.Bin = abs
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "chaos-")
+		if err != nil {
+			fail(err)
+		}
+		*dir = d
+	}
+	fq, err := sqstest.Start()
+	if err != nil {
+		fail(err)
+	}
+	defer fq.Stop()
+	o.SQSEndpoint = fq.Endpoint
+
+	total := chaos.Result{FaultsByKind: map[string]int{}, Duplicated: map[string]int{}}
+	seed := o.Seed
+	for i := range *runs {
+		o.Seed = seed + uint64(i)
+		o.Dir = filepath.Join(*dir, fmt.Sprintf("run-%d", o.Seed))
+		r, err := chaos.Run(ctx, o)
+		if err != nil {
+			fail(fmt.Errorf("run seed %d: %w (logs in %s)", o.Seed, err, o.Dir))
+		}
+		fmt.Fprintf(os.Stderr, "run seed %d: faults %v, crashes %v, dlq %v, deliveries %d of %d requests, p50 %s, max %s, %s\n",
+			o.Seed, r.FaultsByKind, r.Crashes, r.DLQReasons, r.Deliveries, r.Attempts, r.P50, r.Max, r.Elapsed.Round(time.Second))
+		if r.Lost > 0 {
+			fmt.Fprintf(os.Stderr, "run seed %d LOST %d: %s\n", o.Seed, r.Lost, strings.Join(r.LostIDs[:min(20, len(r.LostIDs))], " "))
+		}
+		total.Faults += r.Faults
+		total.RootEvents += r.RootEvents
+		total.Lost += r.Lost
+		total.DeadLettered += r.DeadLettered
+		for k, v := range r.Duplicated {
+			total.Duplicated[k] += v
+		}
+		total.P99 = max(total.P99, r.P99)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	fmt.Fprintf(os.Stderr, "logs and ledgers in %s\n", *dir)
+	fmt.Println(total.Line(*runs))
+	if total.Lost > 0 {
+		os.Exit(1)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "chaos:", err)
+	os.Exit(2)
+}
