@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -14,23 +13,17 @@ import (
 	"rootwatch/internal/kafka/kafkatest"
 )
 
-// KnownBugsEnv, when "1", runs the tests that demonstrate open bugs (they fail until fixed).
-const KnownBugsEnv = "ROOTWATCH_KNOWN_BUGS"
-
 // TestIngestMemoryBounded: ingest's memory must be bounded by its workers
 // and batch sizes, not by the size of its input. It reads ~830 MB
 // (decompressed) of CloudTrail files with 4 workers into Kafka, records
 // topic on, and asserts a peak RSS under 512 MiB.
 //
-// KNOWN BUG (internal/pipeline): it peaks at ~1 GiB, growing with the
-// input, because Processor.read hands record chunks to the async kafka-go
-// writer (KafkaSink.Write returns at once) and goes on reading: nothing
-// bounds the records read but not yet acknowledged, so when reading is
-// faster than Kafka the whole backlog sits in memory. With --skip-records
-// the same input peaks at ~36 MiB. Gated by ROOTWATCH_KNOWN_BUGS=1 until fixed.
+// It once peaked at ~1 GiB, growing with the input, because nothing bounded
+// the records handed to the async Kafka writer and not yet acknowledged;
+// KafkaSink's MaxInFlightBytes (--max-inflight-bytes) now does.
 func TestIngestMemoryBounded(t *testing.T) {
-	if os.Getenv(KnownBugsEnv) != "1" {
-		t.Skipf("known bug, unbounded records in flight; run with %s=1", KnownBugsEnv)
+	if testing.Short() {
+		t.Skip("reads ~830 MB; skipped with -short")
 	}
 	bin := binaries(t)
 	dir := t.TempDir()

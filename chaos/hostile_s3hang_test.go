@@ -26,16 +26,9 @@ import (
 // second is answered. ingest must give up on the hung request and retry,
 // so the object's root events reach Kafka within two minutes.
 //
-// KNOWN BUG (cmd/ingest awsClients + internal/pipeline S3Opener): the S3
-// client has no request or read timeout and S3Opener no per-attempt
-// deadline, so the worker waits forever while the SQS heartbeat keeps the
-// message invisible: the root events in that object are never alerted
-// until ingest restarts, and --workers hung objects stop ingest entirely.
-// Gated by ROOTWATCH_KNOWN_BUGS=1 until fixed.
+// Fixed by S3Opener.IdleTimeout (--s3-idle-timeout): the hung read is
+// abandoned and retried.
 func TestIngestSurvivesHungS3(t *testing.T) {
-	if os.Getenv(KnownBugsEnv) != "1" {
-		t.Skipf("known bug, no S3 request timeout; run with %s=1", KnownBugsEnv)
-	}
 	fq := startFauxqs(t)
 	bin := binaries(t)
 	good := genGood(t, 9, 1, 50)
@@ -68,7 +61,7 @@ func TestIngestSurvivesHungS3(t *testing.T) {
 
 	cmd := exec.Command(filepath.Join(bin, "ingest"), "--source", "sqs://"+queue, "--sink", "kafka", "--brokers", kcfg.Brokers[0],
 		"--sqs-endpoint", fq.Endpoint, "--s3-endpoint", srv.URL, "--s3-path-style", "--region", "us-east-1",
-		"--wait-time", "1s", "--visibility-timeout", "10s", "--log-level", "warn")
+		"--wait-time", "1s", "--visibility-timeout", "10s", "--s3-idle-timeout", "3s", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true")
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out

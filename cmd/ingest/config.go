@@ -29,6 +29,7 @@ type settings struct {
 	Compression       string        `yaml:"compression"`
 	BatchSize         int           `yaml:"batch_size"`
 	BatchBytes        int64         `yaml:"batch_bytes"`
+	MaxInFlightBytes  int64         `yaml:"max_inflight_bytes"`
 	BatchTimeout      time.Duration `yaml:"batch_timeout"`
 	RequiredAcks      string        `yaml:"required_acks"`
 
@@ -44,6 +45,7 @@ type settings struct {
 	MaxReceives     int           `yaml:"max_receives"`
 	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
 	MissingRetries  int           `yaml:"missing_retries"`
+	S3IdleTimeout   time.Duration `yaml:"s3_idle_timeout"`
 	ShutdownGrace   time.Duration `yaml:"shutdown_grace"`
 
 	Checkpoint string  `yaml:"checkpoint"`
@@ -69,6 +71,7 @@ func defaults() settings {
 		Compression:       "zstd",
 		BatchSize:         5000,
 		BatchBytes:        1 << 20,
+		MaxInFlightBytes:  64 << 20,
 		BatchTimeout:      20 * time.Millisecond,
 		RequiredAcks:      "all",
 		Workers:           4,
@@ -77,6 +80,7 @@ func defaults() settings {
 		MaxReceives:       10,
 		RetryBackoffMax:   5 * time.Minute,
 		MissingRetries:    3,
+		S3IdleTimeout:     time.Minute,
 		ShutdownGrace:     25 * time.Second,
 		Progress:          "auto",
 		LogLevel:          "info",
@@ -120,6 +124,7 @@ func bind(fs *flag.FlagSet, s *settings) *string {
 	fs.StringVar(&s.Compression, "compression", s.Compression, "Kafka compression: zstd, lz4, snappy, gzip or none")
 	fs.IntVar(&s.BatchSize, "batch-size", s.BatchSize, "most messages in one Kafka produce batch")
 	fs.Int64Var(&s.BatchBytes, "batch-bytes", s.BatchBytes, "most bytes in one Kafka produce batch")
+	fs.Int64Var(&s.MaxInFlightBytes, "max-inflight-bytes", s.MaxInFlightBytes, "most bytes written to Kafka and not yet acknowledged; reading waits beyond it (bounds memory)")
 	fs.DurationVar(&s.BatchTimeout, "batch-timeout", s.BatchTimeout, "longest a partial Kafka batch waits")
 	fs.StringVar(&s.RequiredAcks, "required-acks", s.RequiredAcks, "Kafka acks: all, one or none")
 
@@ -135,6 +140,7 @@ func bind(fs *flag.FlagSet, s *settings) *string {
 	fs.IntVar(&s.MaxReceives, "max-receives", s.MaxReceives, "dead-letter a message received more often than this (0: never)")
 	fs.DurationVar(&s.RetryBackoffMax, "retry-backoff-max", s.RetryBackoffMax, "longest a transiently failed message stays invisible (backoff doubles per receive from 1s)")
 	fs.IntVar(&s.MissingRetries, "missing-retries", s.MissingRetries, "how often a missing S3 object is asked for again before it is dead-lettered")
+	fs.DurationVar(&s.S3IdleTimeout, "s3-idle-timeout", s.S3IdleTimeout, "abandon an S3 read that makes no progress for this long (the object is retried later)")
 	fs.DurationVar(&s.ShutdownGrace, "shutdown-grace", s.ShutdownGrace, "on SIGTERM, how long in-flight messages may finish before they are released")
 
 	fs.StringVar(&s.Checkpoint, "checkpoint", s.Checkpoint, "backfill checkpoint file (a stopped backfill resumes from it)")

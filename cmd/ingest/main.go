@@ -168,7 +168,7 @@ func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog
 		return err
 	}
 	common := pipeline.Common{Sink: sink, Metrics: metrics, Logger: log, Reader: readerOpts,
-		Workers: s.Workers, Queue: s.Queue, ShutdownGrace: s.ShutdownGrace}
+		Workers: s.Workers, Queue: s.Queue, ShutdownGrace: s.ShutdownGrace, S3IdleTimeout: s.S3IdleTimeout}
 	runErr := runSource(ctx, kind, s, common, reg, &ready, stderr, log)
 	ready.Store(false)
 	if err := sink.Close(); err != nil && runErr == nil {
@@ -220,7 +220,7 @@ func newSink(ctx context.Context, s settings, stdout, stderr io.Writer, m *pipel
 		}
 	}
 	return pipeline.NewKafkaSink(s.Kafka, pipeline.KafkaSinkOptions{
-		Topics: topics, SkipRecords: s.SkipRecords, Logger: log, Metrics: m,
+		Topics: topics, SkipRecords: s.SkipRecords, Logger: log, Metrics: m, MaxInFlightBytes: s.MaxInFlightBytes,
 		Writer: kafka.WriterOptions{Compression: s.Compression, BatchSize: s.BatchSize, BatchBytes: s.BatchBytes,
 			BatchTimeout: s.BatchTimeout, RequiredAcks: s.RequiredAcks},
 	})

@@ -196,7 +196,7 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	work, cancelWork := o.workContext(ctx)
 	defer cancelWork()
 	pool := o.pool(work)
-	opener := S3Opener{Client: o.S3, MissingRetries: o.MissingRetries, MissingBackoff: o.MissingBackoff}
+	opener := S3Opener{Client: o.S3, MissingRetries: o.MissingRetries, MissingBackoff: o.MissingBackoff, IdleTimeout: o.S3IdleTimeout}
 	win := newWindow(max(4*(o.Workers+o.Queue), 64), cp.Position)
 
 	var (

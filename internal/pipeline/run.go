@@ -25,6 +25,9 @@ type Common struct {
 	// ShutdownGrace is how long in-flight work may go on after the run's
 	// context ends before it is abandoned and released (default 20s).
 	ShutdownGrace time.Duration
+	// S3IdleTimeout abandons an S3 read that makes no progress for this long
+	// (default DefaultS3IdleTimeout); the object is retried later.
+	S3IdleTimeout time.Duration
 	Now           func() time.Time
 }
 
@@ -104,7 +107,7 @@ func RunSQS(ctx context.Context, o SQSRun) error {
 	pool := o.pool(work)
 	h := NewSQSHandler(work, SQSHandlerOptions{
 		Pool: pool, Sink: o.Sink, Metrics: o.Metrics, Logger: o.Logger,
-		Opener:      S3Opener{Client: o.S3, MissingRetries: o.MissingRetries, MissingBackoff: o.MissingBackoff},
+		Opener:      S3Opener{Client: o.S3, MissingRetries: o.MissingRetries, MissingBackoff: o.MissingBackoff, IdleTimeout: o.S3IdleTimeout},
 		MaxReceives: o.MaxReceives, Backoff: o.Backoff,
 	})
 	o.Logger.Info("consuming", "queue", o.Source.QueueURL, "workers", o.Workers)

@@ -10,9 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/semaphore"
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -80,7 +82,15 @@ type KafkaSinkOptions struct {
 	Writer      kafka.WriterOptions
 	Logger      *slog.Logger
 	Metrics     *Metrics
+	// MaxInFlightBytes bounds the bytes handed to the writers and not yet
+	// acknowledged by Kafka (default DefaultMaxInFlightBytes). A Write that
+	// would pass it waits, so reading slows down to what Kafka takes and
+	// memory stays bounded whatever the input.
+	MaxInFlightBytes int64
 }
+
+// DefaultMaxInFlightBytes is the default KafkaSinkOptions.MaxInFlightBytes.
+const DefaultMaxInFlightBytes = 64 << 20
 
 // KafkaSink writes to three kafka-go writers in async mode; their
 // Completion callbacks acknowledge each message's Acker.
@@ -88,6 +98,8 @@ type KafkaSink struct {
 	w           [numTopics]*kafkago.Writer
 	skipRecords bool
 	metrics     *Metrics
+	inflight    *semaphore.Weighted
+	maxInFlight int64
 }
 
 // NewKafkaSink builds the writers. It does not connect until the first write.
@@ -95,7 +107,11 @@ func NewKafkaSink(c kafka.Config, o KafkaSinkOptions) (*KafkaSink, error) {
 	if o.Topics == (KafkaTopics{}) {
 		o.Topics = DefaultKafkaTopics
 	}
-	s := &KafkaSink{skipRecords: o.SkipRecords, metrics: o.Metrics}
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
+	s := &KafkaSink{skipRecords: o.SkipRecords, metrics: o.Metrics,
+		inflight: semaphore.NewWeighted(o.MaxInFlightBytes), maxInFlight: o.MaxInFlightBytes}
 	names := [numTopics]string{o.Topics.Records, o.Topics.Findings, o.Topics.DLQ}
 	for t := Topic(0); t < numTopics; t++ {
 		if t == TopicRecords && o.SkipRecords {
@@ -119,10 +135,19 @@ func NewKafkaSink(c kafka.Config, o KafkaSinkOptions) (*KafkaSink, error) {
 	return s, nil
 }
 
-// stamp is shared by the messages of one Write call, for latency metrics.
+// stamp is shared by the messages of one Write call (per Acker): it keeps
+// the Acker, the time for latency metrics, and the flight whose bytes are
+// given back when Kafka has answered for all of them.
 type stamp struct {
 	Acker
 	at time.Time
+	fl *flight
+}
+
+// flight is one Write's share of MaxInFlightBytes.
+type flight struct {
+	weight int64
+	left   atomic.Int64 // messages not yet answered for
 }
 
 func (s *KafkaSink) complete(t Topic, msgs []kafkago.Message, err error) {
@@ -140,9 +165,10 @@ func (s *KafkaSink) complete(t Topic, msgs []kafkago.Message, err error) {
 	if err != nil {
 		err = fmt.Errorf("kafka write to %s: %w", s.w[t].Topic, err)
 	}
-	// Group consecutive messages with the same Acker into one call.
+	// Group consecutive messages with the same Acker (and flight) into one call.
 	var cur Acker
-	n := 0
+	var fl *flight
+	n, nf := 0, int64(0)
 	for i := range msgs {
 		a := ackerOf(msgs[i].WriterData)
 		if a != cur {
@@ -152,9 +178,25 @@ func (s *KafkaSink) complete(t Topic, msgs []kafkago.Message, err error) {
 			cur, n = a, 0
 		}
 		n++
+		if st, ok := msgs[i].WriterData.(*stamp); ok && st.fl != nil {
+			if st.fl != fl {
+				s.land(fl, nf)
+				fl, nf = st.fl, 0
+			}
+			nf++
+		}
 	}
 	if cur != nil {
 		cur.Ack(n, err)
+	}
+	s.land(fl, nf)
+}
+
+// land records that Kafka answered for n messages of fl, and gives the
+// flight's bytes back when they were the last of them.
+func (s *KafkaSink) land(fl *flight, n int64) {
+	if fl != nil && n > 0 && fl.left.Add(-n) == 0 {
+		s.inflight.Release(fl.weight)
 	}
 }
 
@@ -168,8 +210,8 @@ func ackerOf(v any) Acker {
 	return nil
 }
 
-// Write hands msgs to the topic's writer. It blocks only while the writer's
-// queue is full.
+// Write hands msgs to the topic's writer. It blocks while MaxInFlightBytes
+// are written but not yet acknowledged, or while the writer's queue is full.
 func (s *KafkaSink) Write(ctx context.Context, t Topic, msgs []kafkago.Message) error {
 	w := s.w[t]
 	if w == nil {
@@ -180,17 +222,35 @@ func (s *KafkaSink) Write(ctx context.Context, t Topic, msgs []kafkago.Message) 
 		}
 		return nil
 	}
-	if len(msgs) > 0 && s.metrics != nil {
-		if a, ok := msgs[0].WriterData.(Acker); ok {
-			st := &stamp{Acker: a, at: time.Now()}
-			for i := range msgs {
-				if msgs[i].WriterData == a {
-					msgs[i].WriterData = st
-				}
-			}
+	if len(msgs) == 0 {
+		return nil
+	}
+	// Wait until the bytes in flight leave room for these, so reading slows
+	// down to what Kafka takes. A Write larger than the whole budget waits
+	// for all of it (and then goes alone).
+	var size int64
+	for i := range msgs {
+		size += int64(len(msgs[i].Key) + len(msgs[i].Value))
+		for _, h := range msgs[i].Headers {
+			size += int64(len(h.Key) + len(h.Value))
 		}
 	}
+	fl := &flight{weight: min(max(size, 1), s.maxInFlight)}
+	fl.left.Store(int64(len(msgs)))
+	if err := s.inflight.Acquire(ctx, fl.weight); err != nil {
+		return fmt.Errorf("kafka write to %s: waiting for earlier writes: %w", w.Topic, err)
+	}
+	now := time.Now()
+	var last *stamp
+	for i := range msgs {
+		a := ackerOf(msgs[i].WriterData)
+		if last == nil || last.Acker != a {
+			last = &stamp{Acker: a, at: now, fl: fl}
+		}
+		msgs[i].WriterData = last
+	}
 	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		s.inflight.Release(fl.weight) // nothing was queued: no Completion will come for them
 		return fmt.Errorf("kafka write to %s: %w", w.Topic, err)
 	}
 	return nil
