@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	kafkago "github.com/segmentio/kafka-go"
 
 	"rootwatch/internal/cloudtrail"
 	"rootwatch/internal/kafka"
@@ -215,8 +216,8 @@ func newSink(ctx context.Context, s settings, stdout, stderr io.Writer, m *pipel
 		}
 	}
 	for _, n := range names {
-		if _, err := kafka.Partitions(cctx, s.Kafka, n); err != nil {
-			return nil, fmt.Errorf("%w (create it, or run with --create-topics)", err)
+		if err := waitForTopic(cctx, s.Kafka, n, log); err != nil {
+			return nil, err
 		}
 	}
 	return pipeline.NewKafkaSink(s.Kafka, pipeline.KafkaSinkOptions{
@@ -224,6 +225,27 @@ func newSink(ctx context.Context, s settings, stdout, stderr io.Writer, m *pipel
 		Writer: kafka.WriterOptions{Compression: s.Compression, BatchSize: s.BatchSize, BatchBytes: s.BatchBytes,
 			BatchTimeout: s.BatchTimeout, RequiredAcks: s.RequiredAcks},
 	})
+}
+
+// waitForTopic checks that topic exists, waiting (until ctx ends) for a
+// broker that is not reachable yet, so that ingest started beside Kafka
+// does not fail for being first.
+func waitForTopic(ctx context.Context, c kafka.Config, topic string, log *slog.Logger) error {
+	for {
+		_, err := kafka.Partitions(ctx, c, topic)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, kafkago.UnknownTopicOrPartition) || strings.Contains(err.Error(), "not in metadata"):
+			return fmt.Errorf("%w (create it, or run with --create-topics)", err)
+		}
+		log.Warn("kafka not reachable yet; retrying", "brokers", strings.Join(c.Brokers, ","), "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (is Kafka reachable at %s?)", err, strings.Join(c.Brokers, ","))
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 func awsClients(ctx context.Context, s settings) (*sqs.Client, *s3.Client, error) {
