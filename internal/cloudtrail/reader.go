@@ -10,6 +10,7 @@ import (
 	"math/bits"
 	"os"
 	"strings"
+	"sync"
 )
 
 // Reader yields the raw records of one log file, one at a time, in a single
@@ -89,8 +90,24 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	if opts.Format == FormatJSONL {
 		rd.state = stLines
 	}
-	rd.buf = make([]byte, readChunk)
+	rd.buf = getBuf()
 	return rd, nil
+}
+
+// bufPool keeps read buffers of the usual size between files: a scan opens
+// thousands of small files, and a fresh buffer each would cost an
+// allocation and its zeroing every time.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, readChunk); return &b }}
+
+func getBuf() []byte { return *bufPool.Get().(*[]byte) }
+
+// releaseBuf returns the buffer to the pool unless a large record grew it.
+func (r *Reader) releaseBuf() {
+	if cap(r.buf) == readChunk {
+		b := r.buf[:readChunk]
+		bufPool.Put(&b)
+	}
+	r.buf = nil
 }
 
 // OpenFile opens a local file; .jsonl and .jsonl.gz are read as JSON lines
@@ -128,8 +145,15 @@ func (r *Reader) Gzipped() bool { return r.gzip }
 
 // Close releases the file opened by OpenFile and the gzip reader.
 func (r *Reader) Close() error {
+	if r.err == nil {
+		r.err = errClosed
+	}
+	if r.buf != nil {
+		r.releaseBuf()
+	}
 	if r.gz != nil {
 		r.gz.Close()
+		r.gz = nil
 	}
 	if r.closer != nil {
 		return r.closer.Close()
@@ -154,7 +178,7 @@ func (r *Reader) Next() ([]byte, error) {
 			err = r.deferred
 		}
 		r.err = err
-		r.buf = nil // release memory early; the reader is finished
+		r.releaseBuf() // the reader is finished; the last record's slice was valid until this call
 		return nil, err
 	}
 	r.records++
@@ -1028,6 +1052,8 @@ func (e *errTrackingReader) Read(p []byte) (int, error) {
 }
 
 var errLimit = errors.New("decompressed size limit")
+
+var errClosed = errors.New("cloudtrail: read after Close")
 
 type limitReader struct {
 	r    io.Reader
