@@ -8,12 +8,12 @@ import (
 	"testing"
 )
 
-// TestPolicyGrantsWhatTheAuditCalls checks iam/audit-policy.json against
+// TestPolicyGrantsWhatTheAuditCalls checks deploy/iam/audit-policy.json against
 // the calls an organisation audit makes (recorded by the fake endpoint):
 // every call but sts:GetCallerIdentity (which needs no permission) is
 // allowed, and nothing beyond those and the --from-logs S3 reads is.
 func TestPolicyGrantsWhatTheAuditCalls(t *testing.T) {
-	b, err := os.ReadFile("../../iam/audit-policy.json")
+	b, err := os.ReadFile("../../deploy/iam/audit-policy.json")
 	if err != nil {
 		t.Fatal(err)
 	}
