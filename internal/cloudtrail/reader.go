@@ -129,6 +129,17 @@ func OpenFile(path string, opts Options) (*Reader, error) {
 	return r, nil
 }
 
+// IsLogFileName reports whether a file name has an extension the reader
+// takes: .json, .json.gz, .jsonl or .jsonl.gz. Folder walks pick up only these.
+func IsLogFileName(name string) bool {
+	for _, ext := range [...]string{".json", ".json.gz", ".jsonl", ".jsonl.gz"} {
+		if strings.HasSuffix(name, ext) {
+			return true
+		}
+	}
+	return false
+}
+
 // IsJSONLName reports whether a file or key name says JSON lines (.jsonl, .jsonl.gz).
 func IsJSONLName(name string) bool {
 	return strings.HasSuffix(name, ".jsonl") || strings.HasSuffix(name, ".jsonl.gz")

@@ -257,7 +257,7 @@ func (p *Processor) read(ctx context.Context, job Job, t *tracker) (err error) {
 				recs, arena = nil, nil
 			}
 		}
-		if match.IsRoot(raw) {
+		if match.IsRoot(raw) { // most records: stop before reading the clock
 			if f, ok := match.Find(raw, job.Ref, p.o.Now().UTC()); ok {
 				b, err := json.Marshal(f)
 				if err != nil {

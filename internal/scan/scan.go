@@ -77,17 +77,6 @@ func (s Summary) String() string {
 		s.Elapsed.Round(time.Millisecond), s.MBps())
 }
 
-// IsLogName reports whether a file name has one of the extensions a folder
-// walk picks up.
-func IsLogName(name string) bool {
-	for _, ext := range [...]string{".json", ".json.gz", ".jsonl", ".jsonl.gz"} {
-		if strings.HasSuffix(name, ext) {
-			return true
-		}
-	}
-	return false
-}
-
 type counters struct {
 	files, skipped, records, findings, bytes atomic.Int64
 }
@@ -191,7 +180,7 @@ func Run(ctx context.Context, opts Options) (Summary, error) {
 			}
 			// A file named on the command line is read whatever its name;
 			// in folders only log-file names are picked up.
-			if path != root && !IsLogName(d.Name()) {
+			if path != root && !cloudtrail.IsLogFileName(d.Name()) {
 				return nil
 			}
 			paths <- path
@@ -276,7 +265,7 @@ func (w *worker) file(ctx context.Context, path string) error {
 				return ctx.Err()
 			}
 		}
-		if !match.IsRoot(raw) {
+		if !match.IsRoot(raw) { // most records: stop before reading the clock
 			continue
 		}
 		f, ok := match.Find(raw, obj, w.opts.Now())

@@ -6,18 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-)
 
-// IsLogFileName reports whether a local file name looks like a log file the
-// reader takes: .json, .json.gz, .jsonl or .jsonl.gz.
-func IsLogFileName(name string) bool {
-	for _, ext := range []string{".json", ".json.gz", ".jsonl", ".jsonl.gz"} {
-		if strings.HasSuffix(name, ext) {
-			return true
-		}
-	}
-	return false
-}
+	"rootwatch/internal/cloudtrail"
+)
 
 // WalkLocal calls fn for every log file under paths: a file is passed as
 // it is (whatever its name), a folder is walked recursively in lexical
@@ -38,7 +29,7 @@ func WalkLocal(paths []string, fn func(path string) error) error {
 			if err != nil {
 				return fmt.Errorf("walk %s: %w", path, err)
 			}
-			if d.IsDir() || !IsLogFileName(d.Name()) {
+			if d.IsDir() || !cloudtrail.IsLogFileName(d.Name()) {
 				return nil
 			}
 			if strings.Contains(filepath.ToSlash(path), "/CloudTrail-Digest/") {
