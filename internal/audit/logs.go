@@ -18,6 +18,7 @@ import (
 
 	"rootwatch/internal/cloudtrail"
 	"rootwatch/internal/match"
+	"rootwatch/internal/pipeline"
 	"rootwatch/internal/scan"
 )
 
@@ -222,13 +223,15 @@ list:
 	return listErr
 }
 
+// readObject reads one log file through ingest's S3 opener, so a hung read
+// is abandoned (pipeline.DefaultS3IdleTimeout) instead of stalling the audit.
 func readObject(ctx context.Context, api S3API, bucket, key string, t *Tracker, opts cloudtrail.Options) error {
-	out, err := api.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	body, err := pipeline.S3Opener{Client: api}.Open(bucket, key)(ctx)
 	if err != nil {
-		return fmt.Errorf("get s3://%s/%s: %w", bucket, key, err)
+		return err
 	}
-	defer out.Body.Close()
-	r, err := cloudtrail.NewReader(out.Body, opts)
+	defer body.Close()
+	r, err := cloudtrail.NewReader(body, opts)
 	if err != nil {
 		return fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
 	}
