@@ -278,11 +278,13 @@ func (p *Processor) read(ctx context.Context, job Job, t *tracker) (err error) {
 var recipientKey = []byte(`"recipientAccountId":"`)
 
 // recipientAccount returns the record's recipientAccountId (the Kafka key),
-// or def when it has none. CloudTrail writes the field compactly and only
-// at the top level, so a byte search finds it without parsing the record;
-// anything unusual falls back to gjson.
+// or def when it has none. CloudTrail writes the field compactly, at the top
+// level and after the nested request and response elements, so the last
+// occurrence found by a byte search is it, without parsing the record (a
+// look-alike key inside requestParameters comes earlier); anything unusual
+// falls back to gjson.
 func recipientAccount(raw, def []byte) []byte {
-	if i := bytes.Index(raw, recipientKey); i >= 0 {
+	if i := bytes.LastIndex(raw, recipientKey); i >= 0 {
 		v := raw[i+len(recipientKey):]
 		if len(v) > 12 && v[12] == '"' && isDigits12(v[:12]) {
 			if bytes.Equal(v[:12], def) {
