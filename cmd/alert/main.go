@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -74,19 +73,8 @@ func main() {
 func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
 	var o options
 	fs := newFlagSet(&o, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usageText)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		fmt.Fprintln(stderr, "Run 'alert --help' for usage.")
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "alert: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return 2
+	if code, ok := config.Parse(fs, args, usageText, stdout, stderr); !ok {
+		return code
 	}
 	if err := config.ApplyEnv(fs, envPrefix, lookup); err != nil {
 		fmt.Fprintf(stderr, "alert: %v\n", err)

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -107,19 +106,8 @@ func main() {
 func run(ctx context.Context, args []string, lookup env, stdout, stderr io.Writer, tty bool) int {
 	var o options
 	fs := newFlagSet(&o, stderr)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, usageText)
-			fs.SetOutput(stdout)
-			fs.PrintDefaults()
-			return 0
-		}
-		fmt.Fprintln(stderr, "Run 'audit --help' for usage.")
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "audit: unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
-		return 2
+	if code, ok := config.Parse(fs, args, usageText, stdout, stderr); !ok {
+		return code
 	}
 	if err := applyEnvAndConfig(fs, lookup); err != nil {
 		fmt.Fprintf(stderr, "audit: %v\n", err)

@@ -165,3 +165,25 @@ func Explicit(fs *flag.FlagSet) map[string]bool {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	return set
 }
+
+// Parse parses a command's arguments into fs (whose output takes the flag
+// package's own error messages): --help prints usage and the flags to stdout
+// (exit 0); a bad flag or a stray argument is a usage error on stderr (exit
+// 2). ok is false when the command should exit with code.
+func Parse(fs *flag.FlagSet, args []string, usage string, stdout, stderr io.Writer) (code int, ok bool) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, usage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0, false
+		}
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", fs.Name())
+		return 2, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected arguments: %s\n", fs.Name(), strings.Join(fs.Args(), " "))
+		return 2, false
+	}
+	return 0, true
+}

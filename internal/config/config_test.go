@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"io"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,28 @@ func TestDecodeErrorUnrelatedToSecretIsKept(t *testing.T) {
 	err := DecodeEnv([]byte("port: ${PORT}\nnmae: x\n"), &v, lookup)
 	if err == nil || !strings.Contains(err.Error(), "nmae") {
 		t.Fatalf("want the unknown key named, got %v", err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	newFS := func() *flag.FlagSet {
+		fs := flag.NewFlagSet("tool", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.String("source", "", "where to read")
+		return fs
+	}
+	var out, errw strings.Builder
+	if code, ok := Parse(newFS(), []string{"--help"}, "usage text\n", &out, &errw); ok || code != 0 ||
+		!strings.Contains(out.String(), "usage text") || !strings.Contains(out.String(), "where to read") {
+		t.Fatalf("--help: code %d ok %v out %q", code, ok, out.String())
+	}
+	if code, ok := Parse(newFS(), []string{"extra"}, "", &out, &errw); ok || code != 2 || !strings.Contains(errw.String(), "tool: unexpected arguments: extra") {
+		t.Fatalf("stray argument: code %d ok %v err %q", code, ok, errw.String())
+	}
+	if code, ok := Parse(newFS(), []string{"--nope"}, "", &out, &errw); ok || code != 2 || !strings.Contains(errw.String(), "Run 'tool --help'") {
+		t.Fatalf("bad flag: code %d ok %v", code, ok)
+	}
+	if _, ok := Parse(newFS(), []string{"--source", "x"}, "", &out, &errw); !ok {
+		t.Fatal("good arguments refused")
 	}
 }
