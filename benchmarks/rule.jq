@@ -1,4 +1,4 @@
-# The root-activity rule of ARCHITECTURE.md (the CIS AWS Foundations metric
+# The root-activity rule of docs/rule.md (the CIS AWS Foundations metric
 # filter), for `jq -r -f benchmarks/rule.jq` over CloudTrail log files:
 # prints the eventID of every record whose userIdentity.type is "Root", whose
 # userIdentity.invokedBy is absent or null, and whose eventType is not

@@ -1,6 +1,6 @@
 // Command jsondecode is the baseline for benchmarks/scan-vs-jq.sh: it finds
 // root activity the straightforward way, decoding every CloudTrail file with
-// encoding/json into a struct and applying the rule of ARCHITECTURE.md, and
+// encoding/json into a struct and applying the rule of docs/rule.md, and
 // prints the eventIDs it found, one per line. To be a fair comparison with
 // `ingest --source DIR --sink stdout` it reads files in parallel (one worker
 // per core) and gunzips with the same klauspost/compress/gzip; only the

@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"os"
 	"os/exec"
 	"path/filepath"
+	"rootwatch/internal/testutil"
 	"sort"
 	"strings"
 	"testing"
@@ -76,10 +76,7 @@ func TestOfflineScanCommand(t *testing.T) {
 }
 
 func TestOfflineScanCommandRealFiles(t *testing.T) {
-	dir := "../../../shared/testdata/cloudtrail-real/invictus"
-	if _, err := os.Stat(dir); err != nil {
-		t.Skip("real CloudTrail files not present")
-	}
+	dir, _ := testutil.RealCloudTrailFiles(t)
 	bin := buildIngest(t)
 	cmd := exec.Command(bin, "--source", dir, "--sink", "stdout")
 	var stdout, stderr bytes.Buffer

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
+	"rootwatch/internal/testutil"
 	"strings"
 	"testing"
 
@@ -17,7 +17,7 @@ import (
 // (else from synthetic 1.5 KB records).
 func benchFile(b *testing.B) []byte {
 	var recs []json.RawMessage
-	files, _ := filepath.Glob("../../../shared/testdata/cloudtrail-real/invictus/*.json")
+	_, files := testutil.RealCloudTrailFiles(b)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
-	"path/filepath"
+	"rootwatch/internal/testutil"
 	"testing"
 	"testing/iotest"
 )
@@ -75,7 +75,7 @@ func FuzzReader(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
-	if files, _ := filepath.Glob("../../../shared/testdata/cloudtrail-real/invictus/*.json"); len(files) > 0 {
+	if _, files := testutil.RealCloudTrailFiles(f); len(files) > 0 {
 		if b, err := os.ReadFile(files[0]); err == nil && len(b) < 64<<10 {
 			f.Add(b)
 		}

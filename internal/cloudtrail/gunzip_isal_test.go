@@ -11,12 +11,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
 
 	"rootwatch/internal/gen"
+	"rootwatch/internal/testutil"
 )
 
 func init() {
@@ -150,7 +150,7 @@ func TestISALRoundTripCloudTrail(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	real, _ := filepath.Glob("../../../shared/testdata/cloudtrail-real/invictus/*.json")
+	_, real := testutil.RealCloudTrailFiles(t)
 	if len(real) > 4 {
 		real = real[:4]
 	}

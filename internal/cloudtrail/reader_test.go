@@ -9,7 +9,7 @@ import (
 	"io"
 	"math/bits"
 	"os"
-	"path/filepath"
+	"rootwatch/internal/testutil"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -327,11 +327,7 @@ func TestReaderMemoryBoundedByRecordNotFile(t *testing.T) {
 }
 
 func TestReaderRealFiles(t *testing.T) {
-	dir := "../../../shared/testdata/cloudtrail-real/invictus"
-	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	if len(files) == 0 {
-		t.Skip("real CloudTrail files not present")
-	}
+	_, files := testutil.RealCloudTrailFiles(t)
 	total := 0
 	for _, f := range files {
 		data, err := os.ReadFile(f)

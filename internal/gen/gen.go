@@ -3,7 +3,7 @@
 // resources, null responseElements, service events, console sign-ins), a
 // configurable share of true root activity and of look-alikes that only seem
 // to be root, in AWS's S3 key layout, gzipped. It records which eventIDs are
-// root activity (the rule in ARCHITECTURE.md), so tests and benchmarks can
+// root activity (the rule in docs/rule.md), so tests and benchmarks can
 // check exactly what a scanner found and what it wrongly flagged.
 package gen
 

@@ -46,7 +46,7 @@ func collect(t *testing.T, cfg Config) (map[string][]byte, []string, Truth) {
 	return files, order, tr
 }
 
-// isRootByRule applies the rule of ARCHITECTURE.md to a decoded record,
+// isRootByRule applies the rule of docs/rule.md to a decoded record,
 // independently of the generator.
 func isRootByRule(rec map[string]any) bool {
 	ui, ok := rec["userIdentity"].(map[string]any)

@@ -9,7 +9,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 )
 
-// The topics rootwatch writes (ARCHITECTURE.md).
+// The topics rootwatch writes (docs/architecture.md).
 const (
 	TopicRecords      = "cloudtrail.records"
 	TopicRootActivity = "cloudtrail.root-activity"

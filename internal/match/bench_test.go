@@ -3,8 +3,8 @@ package match
 import (
 	"errors"
 	"io"
-	"path/filepath"
 	"rootwatch/internal/fixtures"
+	"rootwatch/internal/testutil"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +17,7 @@ import (
 func benchRecords(b *testing.B) ([][]byte, int64) {
 	var recs [][]byte
 	var n int64
-	files, _ := filepath.Glob("../../../shared/testdata/cloudtrail-real/invictus/*.json")
+	_, files := testutil.RealCloudTrailFiles(b)
 	for _, path := range files {
 		r, err := cloudtrail.OpenFile(path, cloudtrail.Options{})
 		if err != nil {

@@ -54,6 +54,33 @@ func SeverityRank(s Severity) int {
 	return 0
 }
 
+// Rule names the rule a finding was made under. Only RuleCISRoot is root
+// activity; every other rule marks context that travels on the same topic
+// (so alert can use it) but is never counted as root use.
+type Rule string
+
+// The rules (docs/rule.md).
+const (
+	// RuleCISRoot is root activity under the CIS rule.
+	RuleCISRoot Rule = "cis-root"
+	// RuleRootSessionIssued is an sts:AssumeRoot call: who opened a
+	// centralised-root session. It is not root activity.
+	RuleRootSessionIssued Rule = "root-session-issued"
+)
+
+// Path says how a finding reached rootwatch.
+type Path string
+
+// The paths.
+const (
+	// PathS3 is a record read from a CloudTrail log file (S3 notification,
+	// backfill or a local file): complete, minutes late.
+	PathS3 Path = "s3"
+	// PathEventBridge is a record delivered as an EventBridge event:
+	// seconds late, best effort.
+	PathEventBridge Path = "eventbridge"
+)
+
 // ObjectRef names the S3 object (or local file) a record was read from, so a
 // finding can be traced back and replayed.
 type ObjectRef struct {
@@ -63,7 +90,7 @@ type ObjectRef struct {
 
 // Finding is one root-activity record, extracted and classified. It is the
 // value of the cloudtrail.root-activity topic and the line format of
-// `ingest --sink stdout`; its JSON field names are a contract (ARCHITECTURE.md).
+// `ingest --sink stdout`; its JSON field names are a contract (docs/architecture.md, docs/rule.md).
 type Finding struct {
 	EventID         string    `json:"eventID"`
 	EventTime       time.Time `json:"eventTime"`
@@ -74,12 +101,16 @@ type Finding struct {
 	EventType       string    `json:"eventType"`
 	SourceIPAddress string    `json:"sourceIPAddress"`
 	UserAgent       string    `json:"userAgent"`
-	Category        Category  `json:"category"`
-	Severity        Severity  `json:"severity"`
-	MFAUsed         bool      `json:"mfaUsed"`
-	ReadOnly        bool      `json:"readOnly"`
-	ErrorCode       string    `json:"errorCode,omitempty"`
-	ErrorMessage    string    `json:"errorMessage,omitempty"`
+	// Rule is the rule the finding was made under; only RuleCISRoot is root activity.
+	Rule Rule `json:"rule"`
+	// Path is how the record arrived (PathS3 or PathEventBridge).
+	Path         Path     `json:"path"`
+	Category     Category `json:"category"`
+	Severity     Severity `json:"severity"`
+	MFAUsed      bool     `json:"mfaUsed"`
+	ReadOnly     bool     `json:"readOnly"`
+	ErrorCode    string   `json:"errorCode,omitempty"`
+	ErrorMessage string   `json:"errorMessage,omitempty"`
 	// AssumedRoot is true for centralised-root-access sessions (sts:AssumeRoot).
 	AssumedRoot bool `json:"assumedRoot"`
 	// PrincipalARN is userIdentity.arn, e.g. arn:aws:iam::123456789012:root.

@@ -1,5 +1,5 @@
 // Package match decides, on a record's raw bytes, whether it is root
-// activity (the CIS AWS Foundations rule in ARCHITECTURE.md), and classifies
+// activity (the CIS AWS Foundations rule in docs/rule.md), and classifies
 // it into a Finding. Most records are not root: a byte search for the
 // quoted word "Root" rejects them without parsing, and gjson looks only at
 // the few candidates. The non-matching path does not allocate.
@@ -81,6 +81,8 @@ func classify(raw []byte, obj ObjectRef, detectedAt time.Time) Finding {
 		ErrorCode:       v[9].String(),
 		ErrorMessage:    v[10].String(),
 		PrincipalARN:    ui.Get("arn").String(),
+		Rule:            RuleCISRoot,
+		Path:            PathS3,
 		Object:          obj,
 		DetectedAt:      detectedAt.UTC(),
 		Record:          rec,

@@ -4,9 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"rootwatch/internal/fixtures"
+	"rootwatch/internal/testutil"
 	"testing"
 	"time"
 
@@ -96,13 +95,16 @@ func TestFindingJSONShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"eventID", "eventTime", "accountId", "region", "eventSource", "eventName", "eventType",
-		"sourceIPAddress", "userAgent", "category", "severity", "mfaUsed", "readOnly", "object", "detectedAt", "record"} {
+		"sourceIPAddress", "userAgent", "rule", "path", "category", "severity", "mfaUsed", "readOnly", "object", "detectedAt", "record"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("finding JSON lacks %q", k)
 		}
 	}
 	if rec, _ := m["record"].(map[string]any); rec["eventName"] != "ConsoleLogin" {
 		t.Errorf("record not embedded as an object: %v", m["record"])
+	}
+	if m["rule"] != string(RuleCISRoot) || m["path"] != string(PathS3) {
+		t.Errorf("rule/path: %v %v", m["rule"], m["path"])
 	}
 	if m["accountId"] != fixtures.Account || m["region"] != "us-east-1" {
 		t.Errorf("account/region: %v %v", m["accountId"], m["region"])
@@ -122,10 +124,7 @@ func TestNoAllocationOnNonMatchingPath(t *testing.T) {
 }
 
 func TestRealFilesHaveNoRootActivity(t *testing.T) {
-	files, _ := filepath.Glob("../../../shared/testdata/cloudtrail-real/invictus/*.json")
-	if len(files) == 0 {
-		t.Skip("real CloudTrail files not present")
-	}
+	_, files := testutil.RealCloudTrailFiles(t)
 	n := 0
 	for _, path := range files {
 		r, err := cloudtrail.OpenFile(path, cloudtrail.Options{})
@@ -153,5 +152,4 @@ func TestRealFilesHaveNoRootActivity(t *testing.T) {
 	if n < 1000 {
 		t.Fatalf("only %d records read", n)
 	}
-	_ = os.Getenv
 }

@@ -71,7 +71,7 @@ type KafkaTopics struct {
 	DLQ      string `yaml:"dlq"`
 }
 
-// DefaultKafkaTopics are the names in ARCHITECTURE.md.
+// DefaultKafkaTopics are the names in docs/architecture.md.
 var DefaultKafkaTopics = KafkaTopics{Records: kafka.TopicRecords, Findings: kafka.TopicRootActivity, DLQ: kafka.TopicDLQ}
 
 // KafkaSinkOptions configure NewKafkaSink.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"rootwatch/internal/testutil"
 	"sort"
 	"strings"
 	"sync"
@@ -92,10 +93,7 @@ func TestScanMissingPath(t *testing.T) {
 }
 
 func TestScanRealFiles(t *testing.T) {
-	dir := "../../../shared/testdata/cloudtrail-real/invictus"
-	if files, _ := filepath.Glob(dir + "/*.json"); len(files) == 0 {
-		t.Skip("real CloudTrail files not present")
-	}
+	dir, _ := testutil.RealCloudTrailFiles(t)
 	var out bytes.Buffer
 	s, err := Run(context.Background(), Options{Paths: []string{dir}, Out: &out})
 	if err != nil {
