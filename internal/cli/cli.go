@@ -104,7 +104,7 @@ func (c *Command) init() {
 	}
 	c.byName = map[string]*Setting{}
 	if c.File != nil {
-		c.String(&c.cfgPath, "config", "", "YAML config file; the other settings have keys there (see Settings above)")
+		c.String(&c.cfgPath, "config", "", "YAML config file holding any of the other settings (see Settings above for the keys)")
 	}
 }
 

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"rootwatch/internal/config"
+	"rootwatch/internal/testutil"
 )
 
 // testSettings has a setting of every kind, nested like the real ones.
@@ -49,23 +49,10 @@ func newTest(s *testSettings, only *bool) *Command {
 	return c
 }
 
-func writeFile(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "c.yaml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func envOf(m map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-}
-
 // flag > environment > config file > default, for every kind of setting,
 // each layer checked against the one below it.
 func TestPrecedence(t *testing.T) {
-	file := writeFile(t, `name: file-name
+	file := testutil.WriteFile(t, "c.yaml", `name: file-name
 workers: 7
 bytes: 300
 rate: 1.5
@@ -115,7 +102,7 @@ log_format: text
 		t.Run(tc.label, func(t *testing.T) {
 			var s testSettings
 			var only bool
-			if err := newTest(&s, &only).Merge(tc.args, envOf(tc.env)); err != nil {
+			if err := newTest(&s, &only).Merge(tc.args, testutil.Env(tc.env)); err != nil {
 				t.Fatal(err)
 			}
 			got := want{s.Name, s.Workers, s.Bytes, s.Rate, s.On, s.Wait, s.Sink, s.Kafka.Group, s.LogLevel, s.Kafka.Brokers}
@@ -141,8 +128,8 @@ func TestKeysAndSources(t *testing.T) {
 			t.Errorf("%s: key %q, want %q", name, got, key)
 		}
 	}
-	file := writeFile(t, "kafka:\n  group: x\n")
-	if err := c.Merge([]string{"--name", "n"}, envOf(map[string]string{"ROOTWATCH_TOOL_CONFIG": file, "ROOTWATCH_TOOL_WORKERS": "2"})); err != nil {
+	file := testutil.WriteFile(t, "c.yaml", "kafka:\n  group: x\n")
+	if err := c.Merge([]string{"--name", "n"}, testutil.Env(map[string]string{"ROOTWATCH_TOOL_CONFIG": file, "ROOTWATCH_TOOL_WORKERS": "2"})); err != nil {
 		t.Fatal(err)
 	}
 	for name, set := range map[string]bool{"name": true, "workers": true, "group": true, "wait": false, "brokers": false} {
@@ -155,7 +142,7 @@ func TestKeysAndSources(t *testing.T) {
 // Each bad value is named where it came from, in the user's terms, and
 // all of them at once.
 func TestErrorsNameTheirSource(t *testing.T) {
-	file := writeFile(t, "workers: 3\nsink: kafak\nlog_level: loud\n")
+	file := testutil.WriteFile(t, "c.yaml", "workers: 3\nsink: kafak\nlog_level: loud\n")
 	cases := []struct {
 		label string
 		args  []string
@@ -186,7 +173,7 @@ func TestErrorsNameTheirSource(t *testing.T) {
 		t.Run(tc.label, func(t *testing.T) {
 			var s testSettings
 			var only bool
-			err := newTest(&s, &only).Merge(tc.args, envOf(tc.env))
+			err := newTest(&s, &only).Merge(tc.args, testutil.Env(tc.env))
 			var ue *UsageError
 			if !errors.As(err, &ue) {
 				t.Fatalf("want a *UsageError, got %v", err)
@@ -218,12 +205,12 @@ func TestRequired(t *testing.T) {
 
 // Validation errors found after the merge name where each value came from.
 func TestExplain(t *testing.T) {
-	file := writeFile(t, "name: ${TEST_CLI_SECRET_NAME}\nkafka:\n  extra: x\n")
+	file := testutil.WriteFile(t, "c.yaml", "name: ${TEST_CLI_SECRET_NAME}\nkafka:\n  extra: x\n")
 	t.Setenv("TEST_CLI_SECRET_NAME", "s3cr3t-name-value")
 	var s testSettings
 	var only bool
 	c := newTest(&s, &only)
-	if err := c.Merge([]string{"--config", file, "--group", "bad group"}, envOf(map[string]string{"ROOTWATCH_TOOL_WORKERS": "0"})); err != nil {
+	if err := c.Merge([]string{"--config", file, "--group", "bad group"}, testutil.Env(map[string]string{"ROOTWATCH_TOOL_WORKERS": "0"})); err != nil {
 		t.Fatal(err)
 	}
 	err := c.Explain(errors.Join(
@@ -263,7 +250,7 @@ func TestParseHelpAndFail(t *testing.T) {
 	}
 	help := out.String()
 	for _, w := range []string{
-		"Usage: tool [flags]", "ROOTWATCH_TOOL_<FLAG>", "Precedence: flag > environment > config", "  --config string\n        YAML config file; the other settings have keys there (see Settings above)\n",
+		"Usage: tool [flags]", "ROOTWATCH_TOOL_<FLAG>", "Precedence: flag > environment > config", "  --config string\n        YAML config file holding any of the other settings (see Settings above for the keys)\n",
 		"  --workers int\n        workers (default 4)\n",
 		"  --brokers list\n        brokers (default d:1; config key kafka.brokers)\n",
 		"  --sink kafka|stdout\n", "  --wait duration\n        wait (default 20s)\n",

@@ -136,7 +136,7 @@ workerz: 3
 		`line 3: on: want true or false, got "maybe"`,
 		`line 4: wait: want a duration such as 30s, 5m or 1h30m, got "5 minutes"`,
 		`line 5: until: want a time in RFC 3339 form such as 2026-01-31T09:00:00Z, got "tomorrow"`,
-		`line 6: tags: want a list, got "a,b"`,
+		`line 6: tags: want a list such as [a, b], got "a,b"`,
 		`line 7: password: want a single value (text), got a mapping`,
 		`line 11: kafka.tls.enabeld: unknown key (did you mean enabled?)`,
 		`line 14: routes[0].chanels: unknown key (did you mean channels?)`,

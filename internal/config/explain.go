@@ -242,7 +242,7 @@ func Describe(t reflect.Type) string {
 	case reflect.String:
 		return "a single value (text)"
 	case reflect.Slice, reflect.Array:
-		return "a list"
+		return "a list such as [a, b]"
 	case reflect.Map, reflect.Struct:
 		return "a mapping (key: value lines)"
 	}
