@@ -88,13 +88,10 @@ var (
 )
 
 // flagsOf runs `name --help` and parses the flag list internal/cli writes:
-//
-//	  --name type
-//	        help (default X; config key K)
-//
-// where the type is absent for a switch, "a|b|c" for a choice, and the
-// notes say the default, the config key when it is not the flag name with
-// '_' for '-', or "not in the config file".
+// a line "  --name type" (no type for a switch, "a|b|c" for a choice), then
+// a line indented by eight spaces with the help and its notes in a final
+// parenthesis, "(default X; config key K)": the default, the config key
+// when it is not the flag name with '_' for '-', or "not in the config file".
 func flagsOf(t *testing.T, c command) []flagInfo {
 	t.Helper()
 	code, out, errOut := runCmd(t, c.Name, nil, "--help")

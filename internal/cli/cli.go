@@ -163,23 +163,24 @@ func (c *Command) Enum(p *string, name, def string, values []string, help string
 // Int declares a whole-number setting.
 func (c *Command) Int(p *int, name string, def int, help string) *Setting {
 	return declare(c, p, name, def, "int", help, func(v string) (int, error) {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 0, strconv.IntSize)
-		if err != nil {
-			return 0, fmt.Errorf("want a whole number, got %s", config.Quote(v))
-		}
-		return int(n), nil
+		n, err := wholeNumber(v, strconv.IntSize)
+		return int(n), err
 	}, strconv.Itoa)
 }
 
 // Int64 declares a whole-number setting that may be large (bytes).
 func (c *Command) Int64(p *int64, name string, def int64, help string) *Setting {
-	return declare(c, p, name, def, "int", help, func(v string) (int64, error) {
-		n, err := strconv.ParseInt(strings.TrimSpace(v), 0, 64)
-		if err != nil {
-			return 0, fmt.Errorf("want a whole number, got %s", config.Quote(v))
-		}
-		return n, nil
-	}, func(v int64) string { return strconv.FormatInt(v, 10) })
+	return declare(c, p, name, def, "int", help, func(v string) (int64, error) { return wholeNumber(v, 64) },
+		func(v int64) string { return strconv.FormatInt(v, 10) })
+}
+
+// wholeNumber parses a whole number that fits in bits (0x.. and 0o.. too).
+func wholeNumber(v string, bits int) (int64, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 0, bits)
+	if err != nil {
+		return 0, fmt.Errorf("want a whole number, got %s", config.Quote(v))
+	}
+	return n, nil
 }
 
 // Uint64 declares a whole-number setting that cannot be negative.
