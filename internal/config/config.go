@@ -278,16 +278,17 @@ func joinKey(path, key string) string {
 	return path + "." + key
 }
 
-// deref follows a document to its content and an alias to its anchor.
+// deref follows a document to its content. It does not follow an alias
+// (nil): the walks here report and locate what is written where it is
+// written, and an alias may refer to its own ancestor or expand
+// exponentially.
 func deref(n *yaml.Node) *yaml.Node {
 	for n != nil {
 		switch {
 		case n.Kind == yaml.DocumentNode && len(n.Content) == 1:
 			n = n.Content[0]
-		case n.Kind == yaml.DocumentNode:
+		case n.Kind == yaml.DocumentNode, n.Kind == yaml.AliasNode:
 			return nil
-		case n.Kind == yaml.AliasNode:
-			n = n.Alias
 		default:
 			return n
 		}

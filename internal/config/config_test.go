@@ -162,6 +162,13 @@ workerz: 3
 	if err == nil || !strings.Contains(err.Error(), "not valid YAML") || strings.Contains(err.Error(), "yaml:") {
 		t.Errorf("syntax error: %v", err)
 	}
+	// Aliases that refer to themselves or expand without end are refused,
+	// not walked.
+	for _, y := range []string{"tags: &a [*a]\n", "a: &a [x, x, x]\nb: &b [*a, *a, *a]\nc: &c [*b, *b, *b]\ntags: [*c, *c, *c]\nworkers: bad\n"} {
+		if err := Decode([]byte(y), &v); err == nil {
+			t.Errorf("%q decoded", y)
+		}
+	}
 	// A valid file decodes, and an empty one is empty.
 	if err := Decode([]byte("workers: 3\nwait: 2m\nuntil: 2026-01-31T09:00:00Z\ntags: [a]\nkafka: {brokers: [k]}\n"), &v); err != nil || v.Workers != 3 || v.Wait != 2*time.Minute {
 		t.Errorf("valid file: %v %+v", err, v)
