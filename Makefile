@@ -19,12 +19,25 @@ build:
 demo:
 	$(GO) run ./cmd/demo
 
-## test-deps: test servers that are not Go modules (node@22 + fauxqs from npm).
+# Where the test servers that are not Go modules live (the script and the
+# tests both read it): make test ROOTWATCH_TOOLS_DIR=/opt/rootwatch-tools
+ROOTWATCH_TOOLS_DIR ?= $(CURDIR)/.tools
+export ROOTWATCH_TOOLS_DIR
+
+## test-deps: what the tests need that is not a Go module: node@22 + fauxqs
+## from npm into $(ROOTWATCH_TOOLS_DIR), and Debian's chromium (apt-get
+## install --no-upgrade, as root, only if no installed package is upgraded).
 test-deps:
 	@bash scripts/install-test-deps.sh
 
 ## test: format, vet, and every test with the race detector; fuzz seed corpora run too.
-test: test-deps fmt-check vet
+test:
+	@echo "make test: installs what the tests need that is not a Go module, when missing:"
+	@echo "  node@22 + fauxqs (npm) into $(ROOTWATCH_TOOLS_DIR), and chromium (Debian package, apt-get --no-upgrade, root only;"
+	@echo "  skipped when it would upgrade an installed package), then runs gofmt, go vet and go test -race on every package."
+	@echo "  About 15 minutes on 2 cores the first time (module and npm downloads), the go test part about 11."
+	@bash scripts/install-test-deps.sh
+	@$(MAKE) --no-print-directory fmt-check vet
 	$(GO) test -race -count=1 -timeout 30m $(PKGS)
 
 vet:

@@ -10,7 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"rootwatch/internal/config"
+	"rootwatch/internal/cli"
 )
 
 type composeFile struct {
@@ -86,7 +86,7 @@ func TestComposeServicesMatchTheBinaries(t *testing.T) {
 		}
 		envFlags := map[string]bool{}
 		for n := range flags {
-			envFlags[config.EnvName(cmd.EnvPrefix, n)] = true
+			envFlags[cli.EnvName(cmd.EnvPrefix, n)] = true
 		}
 		// Container paths of mounted files, mapped to the repository's files.
 		mounts := map[string]string{}
@@ -147,7 +147,7 @@ func TestComposeServicesMatchTheBinaries(t *testing.T) {
 				args = append(args, a)
 			}
 			code, _, errOut := runCmd(t, "ingest", env, append(args, "--sink", "not-a-sink")...)
-			if code != 2 || !strings.Contains(errOut, `--sink must be kafka or stdout, not "not-a-sink"`) {
+			if code != 2 || !strings.HasPrefix(errOut, "ingest: --sink: want kafka or stdout, got \"not-a-sink\"\n") {
 				t.Errorf("ingest with the compose command, environment and %s did not load: exit %d\n%s", cfgFile, code, errOut)
 			}
 		}

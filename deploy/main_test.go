@@ -74,80 +74,76 @@ type flagInfo struct {
 type command struct {
 	Name      string
 	EnvPrefix string
-	// key maps a flag to its config-file key, given the "(config: ...)" hint
-	// in its usage ("" when absent).
-	key func(name, hint string) string
 }
 
 var commands = []command{
-	{Name: "ingest", EnvPrefix: "ROOTWATCH_INGEST_", key: func(name, hint string) string {
-		switch {
-		case hint != "":
-			return hint
-		case name == "config":
-			return ""
-		}
-		return strings.ReplaceAll(name, "-", "_")
-	}},
-	{Name: "alert", EnvPrefix: "ROOTWATCH_ALERT_", key: func(name, hint string) string { return hint }},
-	{Name: "audit", EnvPrefix: "ROOTWATCH_AUDIT_", key: func(name, hint string) string {
-		if name == "config" {
-			return ""
-		}
-		return strings.ReplaceAll(name, "-", "_")
-	}},
+	{Name: "ingest", EnvPrefix: "ROOTWATCH_INGEST_"},
+	{Name: "alert", EnvPrefix: "ROOTWATCH_ALERT_"},
+	{Name: "audit", EnvPrefix: "ROOTWATCH_AUDIT_"},
 }
 
 var (
-	flagLine  = regexp.MustCompile(`^  -([A-Za-z0-9][A-Za-z0-9_-]*)(?:\s+(\S+))?$`)
-	shortLine = regexp.MustCompile(`^  -([A-Za-z0-9])\t(.*)$`)
-	defaultRe = regexp.MustCompile(`\s*\(default (.*)\)$`)
-	hintRe    = regexp.MustCompile(`\(config: ([a-z0-9_.]+)`)
+	flagLine = regexp.MustCompile(`^  --?([A-Za-z0-9][A-Za-z0-9_-]*)(?: (\S+))?$`)
+	notesRe  = regexp.MustCompile(`\s*\(([^()]*)\)$`)
 )
 
-// flagsOf runs `name --help` and parses the flag list flag.PrintDefaults wrote.
+// flagsOf runs `name --help` and parses the flag list internal/cli writes:
+// a line "  --name type" (no type for a switch, "a|b|c" for a choice), then
+// a line indented by eight spaces with the help and its notes in a final
+// parenthesis, "(default X; config key K)": the default, the config key
+// when it is not the flag name with '_' for '-', or "not in the config file".
 func flagsOf(t *testing.T, c command) []flagInfo {
 	t.Helper()
 	code, out, errOut := runCmd(t, c.Name, nil, "--help")
-	if code != 0 {
-		t.Fatalf("%s --help: exit %d\n%s", c.Name, code, errOut)
+	if code != 0 || errOut != "" {
+		t.Fatalf("%s --help: exit %d (want 0, help on stdout)\n%s", c.Name, code, errOut)
 	}
-	text := out + errOut
 	var fs []flagInfo
-	lines := strings.Split(text, "\n")
+	lines := strings.Split(out, "\n")
 	for i := 0; i < len(lines); i++ {
-		var f flagInfo
-		if m := flagLine.FindStringSubmatch(lines[i]); m != nil {
-			f = flagInfo{Name: m[1], Type: m[2]}
-			var usage []string
-			for i+1 < len(lines) && strings.HasPrefix(lines[i+1], "    \t") {
-				i++
-				usage = append(usage, strings.TrimPrefix(lines[i], "    \t"))
-			}
-			f.Usage = strings.Join(usage, " ")
-		} else if m := shortLine.FindStringSubmatch(lines[i]); m != nil {
-			f = flagInfo{Name: m[1], Usage: m[2]}
-		} else {
+		m := flagLine.FindStringSubmatch(lines[i])
+		if m == nil || i+1 >= len(lines) || !strings.HasPrefix(lines[i+1], "        ") {
 			continue
 		}
+		i++
+		f := flagInfo{Name: m[1], Type: m[2], Usage: strings.TrimSpace(lines[i])}
 		if f.Type == "" {
 			f.Type = "bool"
 		}
-		if m := defaultRe.FindStringSubmatch(f.Usage); m != nil {
-			f.Default = m[1]
-			f.Usage = strings.TrimSpace(f.Usage[:len(f.Usage)-len(m[0])])
+		f.Key = strings.ReplaceAll(f.Name, "-", "_")
+		if f.Name == "config" {
+			f.Key = ""
 		}
-		hint := ""
-		if m := hintRe.FindStringSubmatch(f.Usage); m != nil {
-			hint = m[1]
+		if n := notesRe.FindStringSubmatch(f.Usage); n != nil && isNotes(n[1]) {
+			f.Usage = f.Usage[:len(f.Usage)-len(n[0])]
+			for _, note := range strings.Split(n[1], "; ") {
+				switch {
+				case strings.HasPrefix(note, "default "):
+					f.Default = strings.TrimPrefix(note, "default ")
+				case strings.HasPrefix(note, "config key "):
+					f.Key = strings.TrimPrefix(note, "config key ")
+				case note == "not in the config file":
+					f.Key = ""
+				}
+			}
 		}
-		f.Key = c.key(f.Name, hint)
 		fs = append(fs, f)
 	}
 	if len(fs) < 3 {
-		t.Fatalf("%s --help: parsed only %d flags from:\n%s", c.Name, len(fs), text)
+		t.Fatalf("%s --help: parsed only %d flags from:\n%s", c.Name, len(fs), out)
 	}
 	return fs
+}
+
+// isNotes reports whether a trailing parenthesis holds the help's notes
+// rather than part of the flag's own description.
+func isNotes(s string) bool {
+	for _, note := range strings.Split(s, "; ") {
+		if !strings.HasPrefix(note, "default ") && !strings.HasPrefix(note, "config key ") && note != "not in the config file" {
+			return false
+		}
+	}
+	return true
 }
 
 func commandNamed(name string) command {

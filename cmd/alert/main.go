@@ -7,24 +7,19 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
 	"rootwatch/internal/alert"
 	"rootwatch/internal/channel"
-	"rootwatch/internal/config"
+	"rootwatch/internal/cli"
 )
-
-const envPrefix = "ROOTWATCH_ALERT_"
 
 const usageText = `Usage: alert --source kafka|- --config file [flags]
 
@@ -34,34 +29,25 @@ applies the allowlist and silences, and notifies the routed channels.
 
   ingest --source logs/ --sink stdout | alert --source - --config c.yaml
 
-Every flag can also be set with ROOTWATCH_ALERT_<FLAG> (upper case, '-' as
-'_') or its key in the config file (source, listen, log_level,
-kafka.brokers, kafka.group, kafka.topic). Precedence: flag > environment >
-config file > default. Secrets belong in the config file as ${ENV}
-references, never in flags.
+Grouping, routes, silences, the allowlist and the channels are set in the
+config file only (docs/alert.md, docs/channels.md).`
 
-Flags:
-`
-
-type options struct {
-	source, configPath, brokers, group, topic, listen, logLevel string
-	checkConfig                                                 bool
+// command declares alert's flag-level settings once (internal/cli): each is
+// a field of cfg, so its config key is the field's; checkConfig is a flag only.
+func command(cfg *alert.Config, checkConfig *bool) *cli.Command {
+	c := &cli.Command{Name: "alert", Usage: usageText, Env: true, File: cfg}
+	c.Enum(&cfg.Source, "source", alert.DefaultSource, []string{"kafka", "-"}, "where findings come from: kafka, or - (JSON lines on stdin)")
+	c.List(&cfg.Kafka.Brokers, "brokers", nil, "Kafka bootstrap brokers, comma-separated host:port")
+	c.String(&cfg.Kafka.Group, "group", alert.DefaultGroup, "Kafka consumer group")
+	c.String(&cfg.Kafka.Topic, "topic", alert.DefaultTopic, "findings topic")
+	c.String(&cfg.Listen, "listen", "", "address for /metrics, /healthz, /readyz, /api/root-last-used and the status page (when not set: "+defaultListen+" with --source kafka, off with stdin)")
+	c.Logging(&cfg.LogLevel, &cfg.LogFormat, "info")
+	c.Bool(checkConfig, "check-config", "validate the config (and build the channels) and exit")
+	return c
 }
 
-func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("alert", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.source, "source", "", `where findings come from: "kafka" or "-" (stdin) (config: source; default kafka)`)
-	fs.StringVar(&o.configPath, "config", "", "YAML config file")
-	fs.StringVar(&o.brokers, "brokers", "", "Kafka bootstrap brokers, comma-separated (config: kafka.brokers)")
-	fs.StringVar(&o.group, "group", "", "consumer group (config: kafka.group; default "+alert.DefaultGroup+")")
-	fs.StringVar(&o.topic, "topic", "", "findings topic (config: kafka.topic; default "+alert.DefaultTopic+")")
-	fs.StringVar(&o.listen, "listen", "", "address for /metrics, /healthz, /readyz, /api/root-last-used (config: listen; default :9102 with kafka, off with stdin)")
-	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (config: log_level; default info)")
-	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the config (and build the channels) and exit")
-	fs.Usage = func() {}
-	return fs
-}
+// defaultListen is where alert serves HTTP when reading Kafka and told nothing.
+const defaultListen = ":9102"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -71,34 +57,28 @@ func main() {
 
 // run is the command; it returns the exit status (0 ok, 1 runtime failure, 2 usage or config).
 func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
-	var o options
-	fs := newFlagSet(&o, stderr)
-	if code, ok := config.Parse(fs, args, usageText, stdout, stderr); !ok {
+	var cfg alert.Config
+	var checkConfig bool
+	cmd := command(&cfg, &checkConfig)
+	if code, ok := cmd.Parse(args, lookup, stdout, stderr); !ok {
 		return code
 	}
-	if err := config.ApplyEnv(fs, envPrefix, lookup); err != nil {
-		fmt.Fprintf(stderr, "alert: %v\n", err)
-		return 2
+	cfg.SetDefaults()
+	if cfg.Listen == "" && cfg.Source == "kafka" && !cmd.IsSet("listen") {
+		cfg.Listen = defaultListen
 	}
-	cfg, err := loadConfig(fs, &o)
-	if err != nil {
-		fmt.Fprintf(stderr, "alert: %v\n", err)
-		return 2
+	if err := cfg.Validate(); err != nil {
+		return cmd.Fail(stderr, cmd.Explain(err))
 	}
-	log, err := newLogger(cfg.LogLevel, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "alert: %v\n", err)
-		return 2
-	}
+	log := cmd.Logger(stderr)
 	// In stdin mode the console channel writes to stdout (the pipe's end).
 	deps := channel.Deps{Logger: log, Stdout: stdout}
-	svc, err := alert.New(cfg, alert.Options{Logger: log, ChannelDeps: deps})
+	svc, err := alert.New(&cfg, alert.Options{Logger: log, ChannelDeps: deps})
 	if err != nil {
-		fmt.Fprintf(stderr, "alert: config %s: %v\n", o.configPath, err)
-		return 2
+		return cmd.Fail(stderr, cmd.Explain(err))
 	}
 	defer svc.Close()
-	if o.checkConfig {
+	if checkConfig {
 		fmt.Fprintf(stdout, "config ok: source %s, %d channels, %d routes, %d silences, %d allowlist rules\n",
 			cfg.Source, len(cfg.Channels), len(cfg.Routes), len(cfg.Silences), len(cfg.Allowlist))
 		return 0
@@ -129,59 +109,4 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	}
 	log.Info("alert stopped")
 	return 0
-}
-
-// loadConfig reads the config file and lets flags and environment variables
-// that were given override it.
-func loadConfig(fs *flag.FlagSet, o *options) (*alert.Config, error) {
-	var cfg alert.Config
-	if o.configPath != "" {
-		if err := config.Load(o.configPath, &cfg); err != nil {
-			return nil, err
-		}
-	}
-	set := config.Explicit(fs)
-	if set["source"] {
-		cfg.Source = o.source
-	}
-	if set["brokers"] {
-		cfg.Kafka.Brokers = nil
-		for _, b := range strings.Split(o.brokers, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				cfg.Kafka.Brokers = append(cfg.Kafka.Brokers, b)
-			}
-		}
-	}
-	if set["group"] {
-		cfg.Kafka.Group = o.group
-	}
-	if set["topic"] {
-		cfg.Kafka.Topic = o.topic
-	}
-	if set["listen"] {
-		cfg.Listen = o.listen
-	}
-	if set["log-level"] {
-		cfg.LogLevel = o.logLevel
-	}
-	cfg.SetDefaults()
-	if cfg.Listen == "" && cfg.Source == "kafka" && !set["listen"] {
-		cfg.Listen = ":9102"
-	}
-	if err := cfg.Validate(); err != nil {
-		name := o.configPath
-		if name == "" {
-			name = "(no file)"
-		}
-		return nil, fmt.Errorf("config %s: %w", name, err)
-	}
-	return &cfg, nil
-}
-
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: %w", level, err)
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
 }

@@ -6,24 +6,21 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
 
 	"rootwatch/internal/audit"
 	"rootwatch/internal/channel"
+	"rootwatch/internal/cli"
 	"rootwatch/internal/cloudtrail"
 	"rootwatch/internal/config"
 )
-
-const envPrefix = "ROOTWATCH_AUDIT_"
 
 const usageText = `Usage: audit [flags]
 
@@ -38,55 +35,47 @@ s3://bucket/prefix); only the "root used" check can be answered that way.
 Exit status: 0 every account passed; 1 some account failed a check;
 2 some account could not be audited, or the command could not run.
 
-Every flag can also be set with the environment variable
-ROOTWATCH_AUDIT_<FLAG> (upper case, '-' as '_') or a key in --config
-(the flag name with '-' as '_'). Precedence: flag > environment > config file > default.
 AWS credentials and region come from the SDK's usual sources
-(AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, instance roles); they are never flags.
+(AWS_PROFILE, AWS_ACCESS_KEY_ID, SSO, instance roles); they are never flags.`
 
-Flags:
-`
-
-// options are the parsed flags.
-type options struct {
-	days          int
-	org           bool
-	roleName      string
-	externalID    string
-	concurrency   int
-	format        string
-	region        string
-	endpointURL   string
-	s3EndpointURL string
-	fromLogs      string
-	notifyConfig  string
-	pollInterval  time.Duration
-	pollTimeout   time.Duration
-	configPath    string
-	logLevel      string
+// settings are audit's settings; the config file decodes into them (the
+// yaml tags are the keys) and command declares a flag for each.
+type settings struct {
+	Days          int           `yaml:"days"`
+	Org           bool          `yaml:"org"`
+	RoleName      string        `yaml:"role_name"`
+	ExternalID    string        `yaml:"external_id"`
+	Concurrency   int           `yaml:"concurrency"`
+	Format        string        `yaml:"format"`
+	Region        string        `yaml:"region"`
+	EndpointURL   string        `yaml:"endpoint_url"`
+	S3EndpointURL string        `yaml:"s3_endpoint_url"`
+	FromLogs      string        `yaml:"from_logs"`
+	NotifyConfig  string        `yaml:"notify_config"`
+	PollInterval  time.Duration `yaml:"poll_interval"`
+	PollTimeout   time.Duration `yaml:"poll_timeout"`
+	LogLevel      string        `yaml:"log_level"`
+	LogFormat     string        `yaml:"log_format"`
 }
 
-func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.IntVar(&o.days, "days", 7, "window: root use at or after now minus this many days fails the root_used check")
-	fs.BoolVar(&o.org, "org", false, "audit every ACTIVE account of the organisation (run with management or delegated-admin credentials)")
-	fs.StringVar(&o.roleName, "role-name", "OrganizationAccountAccessRole", "role assumed in each member account with --org (a path may be included)")
-	fs.StringVar(&o.externalID, "external-id", "", "external id passed to sts:AssumeRole (prefer ROOTWATCH_AUDIT_EXTERNAL_ID)")
-	fs.IntVar(&o.concurrency, "concurrency", 4, "accounts (or S3 objects with --from-logs) audited at once")
-	fs.StringVar(&o.format, "format", "", "output: table, json or csv (default: table on a terminal, json otherwise)")
-	fs.StringVar(&o.region, "region", "", "AWS region for STS and S3 (default: the SDK's, then us-east-1)")
-	fs.StringVar(&o.endpointURL, "endpoint-url", "", "override the IAM, STS and Organizations endpoint (tests, proxies)")
-	fs.StringVar(&o.s3EndpointURL, "s3-endpoint-url", "", "override the S3 endpoint for --from-logs s3:// (path-style)")
-	fs.StringVar(&o.fromLogs, "from-logs", "", "answer from CloudTrail logs: a local file or folder, or s3://bucket/prefix")
-	fs.StringVar(&o.notifyConfig, "notify-config", "", "YAML file with a channels list (alert config format): one notification per failing account")
-	fs.DurationVar(&o.pollInterval, "poll-interval", 2*time.Second, "wait between GenerateCredentialReport polls")
-	fs.DurationVar(&o.pollTimeout, "poll-timeout", 2*time.Minute, "give up on an account's credential report after this long")
-	fs.StringVar(&o.configPath, "config", "", "YAML config file (keys: the flag names with '-' as '_')")
-	fs.StringVar(&o.logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
-	// The flag package prints a parse error itself; run adds a hint.
-	fs.Usage = func() {}
-	return fs
+// command declares every audit setting once (internal/cli).
+func command(o *settings) *cli.Command {
+	c := &cli.Command{Name: "audit", Usage: usageText, Env: true, File: o}
+	c.Int(&o.Days, "days", 7, "window: root use at or after now minus this many days fails the root_used check")
+	c.Bool(&o.Org, "org", "audit every ACTIVE account of the organisation (run with management or delegated-admin credentials)")
+	c.String(&o.RoleName, "role-name", "OrganizationAccountAccessRole", "role assumed in each member account with --org (a path may be included)")
+	c.String(&o.ExternalID, "external-id", "", "external id passed to sts:AssumeRole (prefer ROOTWATCH_AUDIT_EXTERNAL_ID)")
+	c.Int(&o.Concurrency, "concurrency", 4, "accounts (or S3 objects with --from-logs) audited at once")
+	c.Enum(&o.Format, "format", "auto", []string{"auto", "table", "json", "csv"}, "output; auto: table on a terminal, json otherwise")
+	c.String(&o.Region, "region", "", "AWS region for STS and S3 (default: the SDK's, then us-east-1)")
+	c.String(&o.EndpointURL, "endpoint-url", "", "override the IAM, STS and Organizations endpoint (tests, proxies)")
+	c.String(&o.S3EndpointURL, "s3-endpoint-url", "", "override the S3 endpoint for --from-logs s3:// (path-style)")
+	c.String(&o.FromLogs, "from-logs", "", "answer from CloudTrail logs: a local file or folder, or s3://bucket/prefix")
+	c.String(&o.NotifyConfig, "notify-config", "", "YAML file with a channels list (alert config format): one notification per failing account")
+	c.Duration(&o.PollInterval, "poll-interval", 2*time.Second, "wait between GenerateCredentialReport polls")
+	c.Duration(&o.PollTimeout, "poll-timeout", 2*time.Minute, "give up on an account's credential report after this long")
+	c.Logging(&o.LogLevel, &o.LogFormat, "warn")
+	return c
 }
 
 // env is how run reads the environment (tests pass a map).
@@ -104,46 +93,36 @@ func main() {
 
 // run is the command; it returns the exit status.
 func run(ctx context.Context, args []string, lookup env, stdout, stderr io.Writer, tty bool) int {
-	var o options
-	fs := newFlagSet(&o, stderr)
-	if code, ok := config.Parse(fs, args, usageText, stdout, stderr); !ok {
+	var o settings
+	cmd := command(&o)
+	if code, ok := cmd.Parse(args, lookup, stdout, stderr); !ok {
 		return code
 	}
-	if err := applyEnvAndConfig(fs, lookup); err != nil {
-		fmt.Fprintf(stderr, "audit: %v\n", err)
-		return 2
+	if o.Days < 0 {
+		return cmd.Fail(stderr, cmd.Explain(config.KeyErrorf("days", "must be 0 or more")))
 	}
-	log, err := newLogger(o.logLevel, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "audit: %v\n", err)
-		return 2
-	}
-	if o.days < 0 {
-		fmt.Fprintln(stderr, "audit: --days must be 0 or more")
-		return 2
-	}
+	log := cmd.Logger(stderr)
+	var err error
 	format := audit.FormatJSON
-	if tty {
+	if o.Format == "auto" && tty {
 		format = audit.FormatTable
 	}
-	if o.format != "" {
-		if format, err = audit.ParseFormat(o.format); err != nil {
-			fmt.Fprintf(stderr, "audit: --format: %v\n", err)
-			return 2
+	if o.Format != "auto" {
+		if format, err = audit.ParseFormat(o.Format); err != nil {
+			return cmd.Fail(stderr, fmt.Errorf("--format: %w", err))
 		}
 	}
 	// Build channels before auditing, so a bad notify config fails fast.
 	var chans []channel.Channel
-	if o.notifyConfig != "" {
-		if chans, err = audit.LoadChannels(o.notifyConfig, channel.Deps{Logger: log, Stdout: stderr}); err != nil {
-			fmt.Fprintf(stderr, "audit: %v\n", err)
-			return 2
+	if o.NotifyConfig != "" {
+		if chans, err = audit.LoadChannels(o.NotifyConfig, channel.Deps{Logger: log, Stdout: stderr}); err != nil {
+			return cmd.Fail(stderr, err)
 		}
 	}
 
 	now := time.Now().UTC()
 	var results []audit.Result
-	if o.fromLogs != "" {
+	if o.FromLogs != "" {
 		results, err = fromLogs(ctx, o, now, log)
 	} else {
 		results, err = fromIAM(ctx, o, now, log)
@@ -152,7 +131,7 @@ func run(ctx context.Context, args []string, lookup env, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "audit: %v\n", err)
 		return 2
 	}
-	if err := audit.Write(stdout, format, o.days, now, results); err != nil {
+	if err := audit.Write(stdout, format, o.Days, now, results); err != nil {
 		fmt.Fprintf(stderr, "audit: write output: %v\n", err)
 		return 2
 	}
@@ -168,57 +147,8 @@ func run(ctx context.Context, args []string, lookup env, stdout, stderr io.Write
 	return code
 }
 
-// applyEnvAndConfig fills flags not given on the command line from the
-// environment, then from the config file.
-func applyEnvAndConfig(fs *flag.FlagSet, lookup env) error {
-	if err := config.ApplyEnv(fs, envPrefix, lookup); err != nil {
-		return err
-	}
-	path := fs.Lookup("config").Value.String()
-	if path == "" {
-		return nil
-	}
-	explicit := config.Explicit(fs)
-	var file map[string]any
-	if err := config.Load(path, &file); err != nil {
-		return err
-	}
-	keys := make([]string, 0, len(file))
-	for k := range file {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		name := strings.ReplaceAll(k, "_", "-")
-		f := fs.Lookup(name)
-		if f == nil || name == "config" {
-			return fmt.Errorf("config %s: unknown key %q", path, k)
-		}
-		if explicit[name] {
-			continue
-		}
-		v := file[k]
-		switch v.(type) {
-		case map[string]any, []any:
-			return fmt.Errorf("config %s: key %q must be a single value", path, k)
-		}
-		if err := fs.Set(name, fmt.Sprint(v)); err != nil {
-			return fmt.Errorf("config %s: key %q: %v", path, k, err)
-		}
-	}
-	return nil
-}
-
-func newLogger(level string, w io.Writer) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %v", err)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
-
-func fromIAM(ctx context.Context, o options, now time.Time, log *slog.Logger) ([]audit.Result, error) {
-	c, err := audit.NewClients(ctx, audit.ClientOptions{Region: o.region, EndpointURL: o.endpointURL})
+func fromIAM(ctx context.Context, o settings, now time.Time, log *slog.Logger) ([]audit.Result, error) {
+	c, err := audit.NewClients(ctx, audit.ClientOptions{Region: o.Region, EndpointURL: o.EndpointURL})
 	if err != nil {
 		return nil, err
 	}
@@ -227,46 +157,46 @@ func fromIAM(ctx context.Context, o options, now time.Time, log *slog.Logger) ([
 		return nil, err
 	}
 	accounts := []audit.Account{{ID: caller.Account}}
-	if o.org {
+	if o.Org {
 		if accounts, err = audit.ListActiveAccounts(ctx, c.Org); err != nil {
 			return nil, err
 		}
 		log.Info("organisation accounts", "active", len(accounts))
 	}
 	a := &audit.Auditor{
-		Days: o.days, Now: func() time.Time { return now },
-		Poll:        audit.PollOptions{Interval: o.pollInterval, Timeout: o.pollTimeout},
-		Concurrency: o.concurrency, RoleName: o.roleName, ExternalID: o.externalID,
+		Days: o.Days, Now: func() time.Time { return now },
+		Poll:        audit.PollOptions{Interval: o.PollInterval, Timeout: o.PollTimeout},
+		Concurrency: o.Concurrency, RoleName: o.RoleName, ExternalID: o.ExternalID,
 		STS: c.STS, CallerIAM: c.IAM, IAMFor: c.IAMFor, Logger: log,
 	}
 	return a.AuditAccounts(ctx, caller, accounts), nil
 }
 
-func fromLogs(ctx context.Context, o options, now time.Time, log *slog.Logger) ([]audit.Result, error) {
+func fromLogs(ctx context.Context, o settings, now time.Time, log *slog.Logger) ([]audit.Result, error) {
 	t := audit.NewTracker()
-	if strings.HasPrefix(o.fromLogs, "s3://") {
-		bucket, prefix, ok := audit.ParseS3URL(o.fromLogs)
+	if strings.HasPrefix(o.FromLogs, "s3://") {
+		bucket, prefix, ok := audit.ParseS3URL(o.FromLogs)
 		if !ok {
-			return nil, fmt.Errorf("--from-logs %q: want s3://bucket/prefix", o.fromLogs)
+			return nil, fmt.Errorf("--from-logs %q: want s3://bucket/prefix", o.FromLogs)
 		}
-		c, err := audit.NewClients(ctx, audit.ClientOptions{Region: o.region, S3EndpointURL: o.s3EndpointURL})
+		c, err := audit.NewClients(ctx, audit.ClientOptions{Region: o.Region, S3EndpointURL: o.S3EndpointURL})
 		if err != nil {
 			return nil, err
 		}
-		if err := audit.ScanS3(ctx, c.S3, bucket, prefix, o.concurrency, t, cloudtrail.Options{}, log); err != nil {
+		if err := audit.ScanS3(ctx, c.S3, bucket, prefix, o.Concurrency, t, cloudtrail.Options{}, log); err != nil {
 			return nil, err
 		}
 	} else {
-		if _, err := os.Stat(o.fromLogs); err != nil {
+		if _, err := os.Stat(o.FromLogs); err != nil {
 			return nil, fmt.Errorf("--from-logs: %w", err)
 		}
-		if err := audit.ScanLocal(ctx, []string{o.fromLogs}, t, cloudtrail.Options{}, log); err != nil {
+		if err := audit.ScanLocal(ctx, []string{o.FromLogs}, t, cloudtrail.Options{}, log); err != nil {
 			return nil, err
 		}
 	}
-	rs := t.Results(now, o.days)
+	rs := t.Results(now, o.Days)
 	if len(rs) == 0 {
-		return nil, fmt.Errorf("--from-logs %s: no account seen (no root activity and no files in the AWSLogs/<account>/CloudTrail/ layout)", o.fromLogs)
+		return nil, fmt.Errorf("--from-logs %s: no account seen (no root activity and no files in the AWSLogs/<account>/CloudTrail/ layout)", o.FromLogs)
 	}
 	return rs, nil
 }

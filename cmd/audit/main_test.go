@@ -23,6 +23,7 @@ import (
 
 	"rootwatch/internal/audit"
 	"rootwatch/internal/audit/fakeaws"
+	"rootwatch/internal/testutil"
 )
 
 func report(account string, pwLastUsed time.Time, mfa, key1Active string) string {
@@ -54,10 +55,9 @@ type outcome struct {
 func runCLI(t *testing.T, envs map[string]string, tty bool, args ...string) outcome {
 	t.Helper()
 	var out, errb bytes.Buffer
-	lookup := func(k string) (string, bool) { v, ok := envs[k]; return v, ok }
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	code := run(ctx, args, lookup, &out, &errb, tty)
+	code := run(ctx, args, testutil.Env(envs), &out, &errb, tty)
 	return outcome{code, out.String(), errb.String()}
 }
 
@@ -137,8 +137,7 @@ func TestOrgWithUnassumableMember(t *testing.T) {
 	srv.Add(&fakeaws.Account{ID: "333333333333", Name: "locked", Report: report("333333333333", time.Time{}, "true", "false"), DenyAssume: true})
 	srv.Add(&fakeaws.Account{ID: "444444444444", Name: "dev", Report: report("444444444444", now.Add(-1*time.Hour), "true", "false")})
 	awsEnv(t, srv)
-	cfg := filepath.Join(t.TempDir(), "audit.yaml")
-	os.WriteFile(cfg, []byte("external_id: ext-from-config\nrole_name: OrganizationAccountAccessRole\nconcurrency: 2\npoll_interval: 1ms\n"), 0o600)
+	cfg := testutil.WriteFile(t, "audit.yaml", "external_id: ext-from-config\nrole_name: OrganizationAccountAccessRole\nconcurrency: 2\npoll_interval: 1ms\n")
 	env := map[string]string{"ROOTWATCH_AUDIT_ORG": "true", "ROOTWATCH_AUDIT_ENDPOINT_URL": srv.URL, "ROOTWATCH_AUDIT_CONFIG": cfg}
 
 	o := runCLI(t, env, false, "--format", "table")
@@ -177,8 +176,7 @@ func TestOrgWithUnassumableMember(t *testing.T) {
 
 func TestPrecedenceFlagEnvConfig(t *testing.T) {
 	srv := oneAccount(t, report("111111111111", time.Time{}, "true", "false"))
-	cfg := filepath.Join(t.TempDir(), "audit.yaml")
-	os.WriteFile(cfg, []byte("days: 60\nformat: csv\nendpoint_url: "+srv.URL+"\npoll_interval: 1ms\n"), 0o600)
+	cfg := testutil.WriteFile(t, "audit.yaml", "days: 60\nformat: csv\nendpoint_url: "+srv.URL+"\npoll_interval: 1ms\n")
 	days := func(o outcome) int {
 		t.Helper()
 		if o.code != 0 {
@@ -197,30 +195,49 @@ func TestPrecedenceFlagEnvConfig(t *testing.T) {
 	if d := days(runCLI(t, env, false, "--config", cfg, "--days", "1")); d != 1 {
 		t.Errorf("flag over env: days %d", d)
 	}
+	// Every layer over the default, in the merged settings themselves.
+	merged := func(e map[string]string, args ...string) settings {
+		var s settings
+		if err := command(&s).Merge(args, testutil.Env(e)); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if s := merged(nil); s.Days != 7 || s.Format != "auto" || s.PollInterval != 2*time.Second || s.RoleName != "OrganizationAccountAccessRole" || s.LogLevel != "warn" {
+		t.Errorf("defaults: %+v", s)
+	}
+	if s := merged(nil, "--config", cfg); s.PollInterval != time.Millisecond || s.Format != "csv" || s.EndpointURL != srv.URL {
+		t.Errorf("file: %+v", s)
+	}
+	if s := merged(map[string]string{"ROOTWATCH_AUDIT_POLL_INTERVAL": "5ms", "ROOTWATCH_AUDIT_ORG": "true"}, "--config", cfg, "--format", "table"); s.PollInterval != 5*time.Millisecond || !s.Org || s.Format != "table" || s.Days != 60 {
+		t.Errorf("env and flag: %+v", s)
+	}
 }
 
 func TestUsageErrors(t *testing.T) {
-	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	os.WriteFile(bad, []byte("dayz: 3\n"), 0o600)
-	for name, args := range map[string][]string{
-		"unknown flag":       {"--nope"},
-		"bad format":         {"--format", "xml"},
-		"negative days":      {"--days", "-1"},
-		"unknown config key": {"--config", bad},
-		"stray argument":     {"extra"},
-		"missing log folder": {"--from-logs", filepath.Join(t.TempDir(), "absent")},
+	bad := testutil.WriteFile(t, "bad.yaml", "dayz: 3\npoll_interval: often\n")
+	for name, c := range map[string]struct {
+		args []string
+		want string
+	}{
+		"unknown flag":       {[]string{"--nope"}, "audit: unknown flag --nope"},
+		"bad format":         {[]string{"--format", "xml"}, `audit: --format: want auto, table, json or csv, got "xml"`},
+		"negative days":      {[]string{"--days", "-1"}, "audit: --days: must be 0 or more"},
+		"unknown config key": {[]string{"--config", bad}, "audit: config " + bad + ": line 1: dayz: unknown key (did you mean days?)"},
+		"bad config value":   {[]string{"--config", bad}, "audit: config " + bad + `: line 2: poll_interval: want a duration such as 30s, 5m or 1h30m, got "often"`},
+		"stray argument":     {[]string{"extra"}, `audit: unexpected argument "extra"`},
+		"missing log folder": {[]string{"--from-logs", filepath.Join(t.TempDir(), "absent")}, "audit: --from-logs: "},
 	} {
-		o := runCLI(t, nil, false, args...)
-		if o.code != 2 || o.stderr == "" {
-			t.Errorf("%s: exit %d stderr %q", name, o.code, o.stderr)
+		o := runCLI(t, nil, false, c.args...)
+		if o.code != 2 || !strings.Contains(o.stderr, c.want) {
+			t.Errorf("%s: exit %d stderr %q, want %q", name, o.code, o.stderr, c.want)
+		}
+		if strings.Contains(o.stderr, "!!") || strings.Contains(o.stderr, "main.settings") || strings.Contains(o.stderr, "time.Duration") {
+			t.Errorf("%s: error speaks Go: %s", name, o.stderr)
 		}
 	}
-	o := runCLI(t, nil, false, "--config", bad)
-	if !strings.Contains(o.stderr, `"dayz"`) {
-		t.Errorf("unknown key not named: %q", o.stderr)
-	}
-	o = runCLI(t, nil, false, "--help")
-	if o.code != 0 || !strings.Contains(o.stdout, "Exit status") || !strings.Contains(o.stdout, "-role-name") || !strings.Contains(o.stdout, "ROOTWATCH_AUDIT_") {
+	o := runCLI(t, nil, false, "--help")
+	if o.code != 0 || o.stderr != "" || !strings.Contains(o.stdout, "Exit status") || !strings.Contains(o.stdout, "--role-name string") || !strings.Contains(o.stdout, "ROOTWATCH_AUDIT_") {
 		t.Errorf("help: %d %q", o.code, o.stdout)
 	}
 }
@@ -264,8 +281,7 @@ func TestNotifyWebhookPerFailingAccount(t *testing.T) {
 	}))
 	defer hook.Close()
 	t.Setenv("AUDIT_TEST_HOOK_URL", hook.URL+"/hooks/audit")
-	nc := filepath.Join(t.TempDir(), "notify.yaml")
-	os.WriteFile(nc, []byte("channels:\n  - name: audit-hook\n    type: webhook\n    url: ${AUDIT_TEST_HOOK_URL}\nroutes: []\n"), 0o600)
+	nc := testutil.WriteFile(t, "notify.yaml", "channels:\n  - name: audit-hook\n    type: webhook\n    url: ${AUDIT_TEST_HOOK_URL}\nroutes: []\n")
 
 	o := runCLI(t, nil, false, "--org", "--endpoint-url", srv.URL, "--poll-interval", "1ms", "--format", "json", "--notify-config", nc)
 	if o.code != 1 {

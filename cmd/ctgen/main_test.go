@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,8 +26,12 @@ func TestRunWritesLogsAndTruth(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "logs")
 	truth := filepath.Join(dir, "truth.txt")
-	if err := run([]string{"--out", out, "--files", "6", "--records-per-file", "50", "--root-share", "0.05", "--truth", truth}); err != nil {
-		t.Fatal(err)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--out", out, "--files", "6", "--records-per-file", "50", "--root-share", "0.05", "--truth", truth}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if strings.TrimSpace(stdout.String()) != truth {
+		t.Errorf("stdout %q, want the truth file's path", stdout.String())
 	}
 	b, err := os.ReadFile(truth)
 	if err != nil {
@@ -51,7 +56,28 @@ func TestRunWritesLogsAndTruth(t *testing.T) {
 	if n != 6 {
 		t.Errorf("wrote %d .json.gz files, want 6", n)
 	}
-	if err := run([]string{"--out", out}); err == nil {
-		t.Error("no --size and no --files: want an error")
+}
+
+// --help on stdout, exit 0; usage errors on stderr in the commands' style, exit 2.
+func TestHelpAndUsageErrors(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--help"}, &stdout, &stderr); code != 0 || stderr.Len() != 0 || !strings.Contains(stdout.String(), "--out string") || !strings.Contains(stdout.String(), "ingest --source") {
+		t.Errorf("--help: exit %d\nstdout %s\nstderr %s", code, stdout.String(), stderr.String())
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--out", t.TempDir()}, "ctgen: give --size or --files"},
+		{[]string{"--files", "1"}, "ctgen: --out is required"},
+		{[]string{"--out", t.TempDir(), "--files", "1", "--start", "monday"}, `ctgen: --start: want a time in RFC 3339 form such as 2026-01-05T00:00:00Z, got "monday"`},
+		{[]string{"--out", t.TempDir(), "--size", "big"}, `ctgen: --size "big": want a positive size like 400MB`},
+		{[]string{"--out", t.TempDir(), "--files", "many"}, `ctgen: --files: want a whole number, got "many"`},
+	} {
+		stderr.Reset()
+		code := run(c.args, &stdout, &stderr)
+		if code != 2 || !strings.HasPrefix(stderr.String(), c.want) || !strings.Contains(stderr.String(), "Run 'ctgen --help' for usage.") || strings.Contains(stderr.String(), "2006-01-02") {
+			t.Errorf("%v: exit %d stderr %q, want 2 and %q", c.args, code, stderr.String(), c.want)
+		}
 	}
 }

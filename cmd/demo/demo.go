@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +28,7 @@ import (
 
 	"rootwatch/internal/alert"
 	"rootwatch/internal/channel"
+	"rootwatch/internal/cli"
 	"rootwatch/internal/config"
 	"rootwatch/internal/gen"
 	"rootwatch/internal/kafka"
@@ -46,8 +46,9 @@ type options struct {
 	Timeout   time.Duration
 	// Serve, when set, serves alert's status page, /metrics and the API
 	// there after the run until ctx ends.
-	Serve    string
-	LogLevel slog.Level
+	Serve string
+	// LogLevel and LogFormat set up the logger (internal/cli.NewLogger).
+	LogLevel, LogFormat string
 	// Now is the clock the generated logs are placed by (nil: time.Now).
 	Now func() time.Time
 }
@@ -112,7 +113,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.LogLevel}))
+	log := cli.NewLogger(stderr, o.LogLevel, o.LogFormat)
 	say := func(format string, a ...any) { fmt.Fprintf(stderr, "demo: "+format+"\n", a...) }
 
 	// Kafka: one in-process broker with the ingest topics.

@@ -23,7 +23,7 @@ var summaryLine = regexp.MustCompile(`^demo: (\d+) files, (\d+) records, (\d+) r
 // numbers the run reported, and each alert printed as it was dispatched.
 func TestDemoRunsAndChecksItself(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := cli(context.Background(), []string{"--size-mb", "2", "--seed", "7", "--root-share", "0.004", "--timeout", "90s"}, &out, &errb)
+	code := runArgs(context.Background(), []string{"--size-mb", "2", "--seed", "7", "--root-share", "0.004", "--timeout", "90s"}, &out, &errb)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errb.String())
 	}
@@ -63,7 +63,7 @@ func TestDemoRunsAndChecksItself(t *testing.T) {
 // root activity generated, it exits 1 and says why.
 func TestDemoFailsWhenItsCheckFails(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := cli(context.Background(), []string{"--size-mb", "1", "--root-share", "-1", "--timeout", "60s"}, &out, &errb)
+	code := runArgs(context.Background(), []string{"--size-mb", "1", "--root-share", "-1", "--timeout", "60s"}, &out, &errb)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s\n%s", code, out.String(), errb.String())
 	}
@@ -74,7 +74,7 @@ func TestDemoFailsWhenItsCheckFails(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := cli(context.Background(), []string{"--size-mb", "0"}, &out, &errb); code != 2 {
+	if code := runArgs(context.Background(), []string{"--size-mb", "0"}, &out, &errb); code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
 }

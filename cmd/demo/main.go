@@ -11,51 +11,52 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"rootwatch/internal/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(cli(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(runArgs(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// cli parses flags, runs the demo and returns the exit status.
-func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+const usageText = `Usage: demo [flags]
+
+Runs the whole pipeline in one process (an embedded Kafka broker and S3,
+generated CloudTrail logs, ingest, alert), prints each root alert as it is
+dispatched, checks every result against the generator's truth and ends with
+one summary line. Exit status 1 when a check fails.`
+
+// runArgs parses flags, runs the demo and returns the exit status.
+func runArgs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
-	var size int64
+	var sizeMB int64
 	var verbose bool
-	fs.Uint64Var(&o.Seed, "seed", 42, "generator seed (the same seed writes the same logs)")
-	fs.Int64Var(&size, "size-mb", 6, "megabytes of CloudTrail logs to generate (uncompressed)")
-	fs.Float64Var(&o.RootShare, "root-share", 0.002, "share of records that are root activity")
-	fs.DurationVar(&o.Timeout, "timeout", 2*time.Minute, "give up after this long")
-	fs.StringVar(&o.Serve, "serve", "", "after the run, serve alert's status page (/), /metrics and /api/root-last-used here, e.g. 127.0.0.1:9102, until Ctrl-C")
-	fs.BoolVar(&verbose, "v", false, "log what ingest and alert do (info level)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	cmd := &cli.Command{Name: "demo", Usage: usageText}
+	cmd.Uint64(&o.Seed, "seed", 42, "generator seed (the same seed writes the same logs)")
+	cmd.Int64(&sizeMB, "size-mb", 6, "megabytes of CloudTrail logs to generate (uncompressed)")
+	cmd.Float(&o.RootShare, "root-share", 0.002, "share of records that are root activity")
+	cmd.Duration(&o.Timeout, "timeout", 2*time.Minute, "give up after this long")
+	cmd.String(&o.Serve, "serve", "", "after the run, serve alert's status page (/), /metrics and /api/root-last-used here, e.g. 127.0.0.1:9102, until Ctrl-C")
+	cmd.Bool(&verbose, "v", "log what ingest and alert do (--log-level info)")
+	cmd.Logging(&o.LogLevel, &o.LogFormat, "warn")
+	if code, ok := cmd.Parse(args, nil, stdout, stderr); !ok {
+		return code
 	}
-	if fs.NArg() > 0 || size <= 0 {
-		fmt.Fprintln(stderr, "usage: demo [--seed N] [--size-mb N] [--root-share F] [--serve addr] [-v]")
-		return 2
+	if sizeMB <= 0 {
+		return cmd.Fail(stderr, fmt.Errorf("--size-mb: want 1 or more, got %d", sizeMB))
 	}
-	o.Size = size << 20
-	o.LogLevel = slog.LevelWarn
-	if verbose {
-		o.LogLevel = slog.LevelInfo
+	if verbose && !cmd.IsSet("log-level") {
+		o.LogLevel = "info"
 	}
+	o.Size = sizeMB << 20
 	sum, err := run(ctx, o, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "demo: FAILED: %v\n", err)

@@ -1,19 +1,15 @@
 package main
 
 import (
-	"flag"
-	"fmt"
-	"io"
-	"strings"
 	"time"
 
-	"rootwatch/internal/config"
+	"rootwatch/internal/cli"
 	"rootwatch/internal/kafka"
 )
 
-// settings is everything ingest can be told. Each field has a flag, an
-// environment variable ROOTWATCH_INGEST_<FLAG> and the config-file key in
-// its yaml tag (kafka.* keys under `kafka:`).
+// settings is everything ingest can be told: the config file decodes into
+// it (its yaml tags are the keys; kafka.* under `kafka:`), and command
+// declares a flag and an environment variable for each field that has one.
 type settings struct {
 	Source string `yaml:"source"`
 	Sink   string `yaml:"sink"`
@@ -57,140 +53,65 @@ type settings struct {
 
 	Listen     string `yaml:"listen"`
 	LogLevel   string `yaml:"log_level"`
+	LogFormat  string `yaml:"log_format"`
 	CPUProfile string `yaml:"cpu_profile"`
 }
 
-func defaults() settings {
-	return settings{
-		Kafka:             kafka.Config{ClientID: "rootwatch-ingest"},
-		TopicRecords:      kafka.TopicRecords,
-		TopicFindings:     kafka.TopicRootActivity,
-		TopicDLQ:          kafka.TopicDLQ,
-		Partitions:        6,
-		ReplicationFactor: 3,
-		Compression:       "zstd",
-		BatchSize:         5000,
-		BatchBytes:        1 << 20,
-		MaxInFlightBytes:  64 << 20,
-		BatchTimeout:      20 * time.Millisecond,
-		RequiredAcks:      "all",
-		Workers:           4,
-		WaitTime:          20 * time.Second,
-		Visibility:        2 * time.Minute,
-		MaxReceives:       10,
-		RetryBackoffMax:   5 * time.Minute,
-		MissingRetries:    3,
-		S3IdleTimeout:     time.Minute,
-		ShutdownGrace:     25 * time.Second,
-		Progress:          "auto",
-		LogLevel:          "info",
-	}
+// command declares every ingest setting once — its field, flag, default
+// and help — and so its environment variable ROOTWATCH_INGEST_<FLAG> and its
+// config-file key (the field's yaml path); see internal/cli.
+func command(s *settings) *cli.Command {
+	c := &cli.Command{Name: "ingest", Usage: usageText, Env: true, File: s}
+	c.String(&s.Source, "source", "", "where CloudTrail files come from: sqs://<queue-url or name>, s3://bucket/prefix?from=YYYY-MM-DD[&to=..&accounts=..&regions=..] (backfill), or a local file or folder").Required()
+	c.Enum(&s.Sink, "sink", "", []string{"kafka", "stdout"}, "kafka, or stdout (one Finding JSON per line; summary on stderr)").Required()
+
+	c.List(&s.Kafka.Brokers, "brokers", nil, "Kafka bootstrap brokers, comma-separated host:port")
+	c.String(&s.Kafka.ClientID, "kafka-client-id", "rootwatch-ingest", "Kafka client id")
+	c.String(&s.TopicRecords, "topic-records", kafka.TopicRecords, "topic for every record, raw")
+	c.String(&s.TopicFindings, "topic-findings", kafka.TopicRootActivity, "topic for root-activity findings")
+	c.String(&s.TopicDLQ, "topic-dlq", kafka.TopicDLQ, "topic for what could not be processed")
+	c.Bool(&s.SkipRecords, "skip-records", "do not write the records topic (findings and DLQ only)")
+	c.Bool(&s.CreateTopics, "create-topics", "create missing topics at start (--partitions, --replication-factor)")
+	c.Int(&s.Partitions, "partitions", 6, "partitions of topics created by --create-topics")
+	c.Int(&s.ReplicationFactor, "replication-factor", 3, "replication factor of topics created by --create-topics")
+	c.Enum(&s.Compression, "compression", "zstd", []string{"zstd", "lz4", "snappy", "gzip", "none"}, "Kafka compression")
+	c.Int(&s.BatchSize, "batch-size", 5000, "most messages in one Kafka produce batch")
+	c.Int64(&s.BatchBytes, "batch-bytes", 1<<20, "most bytes in one Kafka produce batch")
+	c.Int64(&s.MaxInFlightBytes, "max-inflight-bytes", 64<<20, "most bytes written to Kafka and not yet acknowledged; reading waits beyond it (bounds memory)")
+	c.Duration(&s.BatchTimeout, "batch-timeout", 20*time.Millisecond, "longest a partial Kafka batch waits")
+	c.Enum(&s.RequiredAcks, "required-acks", "all", []string{"all", "one", "none"}, "Kafka acks")
+
+	c.String(&s.Region, "region", "", "AWS region (default: from the AWS environment)")
+	c.String(&s.SQSEndpoint, "sqs-endpoint", "", "SQS endpoint URL override (tests, VPC endpoints)")
+	c.String(&s.S3Endpoint, "s3-endpoint", "", "S3 endpoint URL override")
+	c.Bool(&s.S3PathStyle, "s3-path-style", "path-style S3 addressing (needed by most S3 stand-ins)")
+	c.Int(&s.Workers, "workers", 4, "objects read in parallel")
+	c.Int(&s.Queue, "queue", 0, "objects waiting for a worker (0: 2*workers)")
+	c.Int(&s.MaxInFlight, "max-inflight", 0, "SQS messages in progress at once (0: max(2*workers, 10))")
+	c.Duration(&s.WaitTime, "wait-time", 20*time.Second, "SQS long-poll wait (at most 20s)")
+	c.Duration(&s.Visibility, "visibility-timeout", 2*time.Minute, "SQS visibility timeout, renewed every third of it while a message is in progress")
+	c.Int(&s.MaxReceives, "max-receives", 10, "dead-letter a message received more often than this (0: never)")
+	c.Duration(&s.RetryBackoffMax, "retry-backoff-max", 5*time.Minute, "longest a transiently failed message stays invisible (backoff doubles per receive from 1s)")
+	c.Int(&s.MissingRetries, "missing-retries", 3, "how often a missing S3 object is asked for again before it is dead-lettered")
+	c.Duration(&s.S3IdleTimeout, "s3-idle-timeout", time.Minute, "abandon an S3 read that makes no progress for this long (the object is retried later)")
+	c.Duration(&s.ShutdownGrace, "shutdown-grace", 25*time.Second, "on SIGTERM, how long in-flight messages may finish before they are released")
+
+	c.String(&s.Checkpoint, "checkpoint", "", "backfill checkpoint file (a stopped backfill resumes from it)")
+	c.Float(&s.Rate, "rate", 0, "backfill: most objects started per second (0: no limit)")
+	c.Enum(&s.Progress, "progress", "auto", []string{"auto", "bar", "log", "none"}, "backfill progress: a bar, log lines, or none; auto: a bar on a terminal, else log lines")
+
+	c.Int(&s.MaxRecordBytes, "max-record-bytes", 0, "largest record accepted (0: 16 MiB)")
+	c.Int64(&s.MaxObjectBytes, "max-object-bytes", 0, "largest decompressed object accepted (0: 8 GiB)")
+
+	c.String(&s.Listen, "listen", "", "address for /metrics, /healthz and /readyz, e.g. :9108 (empty: off)")
+	c.Logging(&s.LogLevel, &s.LogFormat, "info")
+	c.String(&s.CPUProfile, "cpu-profile", "", "write a Go CPU profile of the whole run to this file (for tuning)")
+	return c
 }
 
-// listFlag is a comma-separated list that replaces (not appends) on Set.
-type listFlag struct{ p *[]string }
-
-func (l listFlag) String() string {
-	if l.p == nil {
-		return ""
-	}
-	return strings.Join(*l.p, ",")
+// parse merges ingest's settings: flag > environment > config file > default.
+func parse(args []string, lookup func(string) (string, bool)) (settings, error) {
+	var s settings
+	err := command(&s).Merge(args, lookup)
+	return s, err
 }
-
-func (l listFlag) Set(s string) error {
-	*l.p = nil
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			*l.p = append(*l.p, v)
-		}
-	}
-	return nil
-}
-
-func bind(fs *flag.FlagSet, s *settings) *string {
-	cfgPath := fs.String("config", "", "YAML config file; every flag has a key there (flag name with '_' for '-'; brokers and kafka-client-id under kafka:, with kafka.tls and kafka.sasl)")
-	fs.StringVar(&s.Source, "source", s.Source, "where CloudTrail files come from: sqs://<queue-url or name>, s3://bucket/prefix?from=YYYY-MM-DD[&to=..&accounts=..&regions=..] (backfill), or a local file or folder")
-	fs.StringVar(&s.Sink, "sink", s.Sink, "kafka, or stdout (one Finding JSON per line; summary on stderr)")
-
-	fs.Var(listFlag{&s.Kafka.Brokers}, "brokers", "Kafka bootstrap brokers, comma-separated host:port (config: kafka.brokers)")
-	fs.StringVar(&s.Kafka.ClientID, "kafka-client-id", s.Kafka.ClientID, "Kafka client id (config: kafka.client_id)")
-	fs.StringVar(&s.TopicRecords, "topic-records", s.TopicRecords, "topic for every record, raw")
-	fs.StringVar(&s.TopicFindings, "topic-findings", s.TopicFindings, "topic for root-activity findings")
-	fs.StringVar(&s.TopicDLQ, "topic-dlq", s.TopicDLQ, "topic for what could not be processed")
-	fs.BoolVar(&s.SkipRecords, "skip-records", s.SkipRecords, "do not write the records topic (findings and DLQ only)")
-	fs.BoolVar(&s.CreateTopics, "create-topics", s.CreateTopics, "create missing topics at start (--partitions, --replication-factor)")
-	fs.IntVar(&s.Partitions, "partitions", s.Partitions, "partitions of topics created by --create-topics")
-	fs.IntVar(&s.ReplicationFactor, "replication-factor", s.ReplicationFactor, "replication factor of topics created by --create-topics")
-	fs.StringVar(&s.Compression, "compression", s.Compression, "Kafka compression: zstd, lz4, snappy, gzip or none")
-	fs.IntVar(&s.BatchSize, "batch-size", s.BatchSize, "most messages in one Kafka produce batch")
-	fs.Int64Var(&s.BatchBytes, "batch-bytes", s.BatchBytes, "most bytes in one Kafka produce batch")
-	fs.Int64Var(&s.MaxInFlightBytes, "max-inflight-bytes", s.MaxInFlightBytes, "most bytes written to Kafka and not yet acknowledged; reading waits beyond it (bounds memory)")
-	fs.DurationVar(&s.BatchTimeout, "batch-timeout", s.BatchTimeout, "longest a partial Kafka batch waits")
-	fs.StringVar(&s.RequiredAcks, "required-acks", s.RequiredAcks, "Kafka acks: all, one or none")
-
-	fs.StringVar(&s.Region, "region", s.Region, "AWS region (default: from the AWS environment)")
-	fs.StringVar(&s.SQSEndpoint, "sqs-endpoint", s.SQSEndpoint, "SQS endpoint URL override (tests, VPC endpoints)")
-	fs.StringVar(&s.S3Endpoint, "s3-endpoint", s.S3Endpoint, "S3 endpoint URL override")
-	fs.BoolVar(&s.S3PathStyle, "s3-path-style", s.S3PathStyle, "path-style S3 addressing (needed by most S3 stand-ins)")
-	fs.IntVar(&s.Workers, "workers", s.Workers, "objects read in parallel")
-	fs.IntVar(&s.Queue, "queue", s.Queue, "objects waiting for a worker (0: 2*workers)")
-	fs.IntVar(&s.MaxInFlight, "max-inflight", s.MaxInFlight, "SQS messages in progress at once (0: max(2*workers, 10))")
-	fs.DurationVar(&s.WaitTime, "wait-time", s.WaitTime, "SQS long-poll wait (at most 20s)")
-	fs.DurationVar(&s.Visibility, "visibility-timeout", s.Visibility, "SQS visibility timeout, renewed every third of it while a message is in progress")
-	fs.IntVar(&s.MaxReceives, "max-receives", s.MaxReceives, "dead-letter a message received more often than this (0: never)")
-	fs.DurationVar(&s.RetryBackoffMax, "retry-backoff-max", s.RetryBackoffMax, "longest a transiently failed message stays invisible (backoff doubles per receive from 1s)")
-	fs.IntVar(&s.MissingRetries, "missing-retries", s.MissingRetries, "how often a missing S3 object is asked for again before it is dead-lettered")
-	fs.DurationVar(&s.S3IdleTimeout, "s3-idle-timeout", s.S3IdleTimeout, "abandon an S3 read that makes no progress for this long (the object is retried later)")
-	fs.DurationVar(&s.ShutdownGrace, "shutdown-grace", s.ShutdownGrace, "on SIGTERM, how long in-flight messages may finish before they are released")
-
-	fs.StringVar(&s.Checkpoint, "checkpoint", s.Checkpoint, "backfill checkpoint file (a stopped backfill resumes from it)")
-	fs.Float64Var(&s.Rate, "rate", s.Rate, "backfill: most objects started per second (0: no limit)")
-	fs.StringVar(&s.Progress, "progress", s.Progress, "backfill progress: auto (bar on a terminal, else log lines), bar, log or none")
-
-	fs.IntVar(&s.MaxRecordBytes, "max-record-bytes", s.MaxRecordBytes, "largest record accepted (0: 16 MiB)")
-	fs.Int64Var(&s.MaxObjectBytes, "max-object-bytes", s.MaxObjectBytes, "largest decompressed object accepted (0: 8 GiB)")
-
-	fs.StringVar(&s.Listen, "listen", s.Listen, "address for /metrics, /healthz and /readyz, e.g. :9108 (empty: off)")
-	fs.StringVar(&s.LogLevel, "log-level", s.LogLevel, "debug, info, warn or error")
-	fs.StringVar(&s.CPUProfile, "cpu-profile", s.CPUProfile, "write a Go CPU profile of the whole run to this file (for tuning)")
-	return cfgPath
-}
-
-// parse applies flags, then environment, then the config file underneath
-// whatever was set explicitly: flag > environment > config file > default.
-func parse(args []string, lookup func(string) (string, bool), usage func(fs *flag.FlagSet)) (settings, error) {
-	s := defaults()
-	fs := flag.NewFlagSet("ingest", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	cfgPath := bind(fs, &s)
-	fs.Usage = func() { usage(fs) }
-	if err := fs.Parse(args); err != nil {
-		return s, err
-	}
-	if fs.NArg() > 0 {
-		return s, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	if err := config.ApplyEnv(fs, envPrefix, lookup); err != nil {
-		return s, err
-	}
-	explicit := config.Explicit(fs)
-	if *cfgPath != "" {
-		saved := map[string]string{}
-		fs.VisitAll(func(f *flag.Flag) {
-			if explicit[f.Name] {
-				saved[f.Name] = f.Value.String()
-			}
-		})
-		if err := config.Load(*cfgPath, &s); err != nil {
-			return s, err
-		}
-		for name, v := range saved {
-			if err := fs.Set(name, v); err != nil {
-				return s, err
-			}
-		}
-	}
-	return s, nil
-}
-
-const envPrefix = "ROOTWATCH_INGEST_"

@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	kafkago "github.com/segmentio/kafka-go"
 
+	"rootwatch/internal/cli"
 	"rootwatch/internal/cloudtrail"
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/pipeline"
@@ -65,50 +65,33 @@ Sinks:
   stdout   one Finding JSON per line on stdout, a summary on stderr. With a local path this is
            the offline scan; exit status 1 when any file could not be read (each named on stderr).
 
-Every flag can also be set with the environment variable ROOTWATCH_INGEST_<FLAG> (upper case,
-'-' as '_', e.g. ROOTWATCH_INGEST_MAX_RECEIVES) or in the config file (same name with '_').
-Precedence: flag > environment > config file > default. Kafka TLS and SASL are configured in
-the config file (kafka.tls, kafka.sasl; the password from ${ENV} or kafka.sasl.password_file).
-
-Flags:
+Kafka TLS and SASL are set in the config file only (kafka.tls, kafka.sasl; the
+password from ${ENV} or kafka.sasl.password_file); docs/configuration.md lists
+every key.
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool)) int {
-	s, err := parse(args, lookup, func(fs *flag.FlagSet) {
-		fmt.Fprint(stderr, usageText)
-		fs.SetOutput(stderr)
-		fs.PrintDefaults()
-	})
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
+	var s settings
+	cmd := command(&s)
+	if code, ok := cmd.Parse(args, lookup, stdout, stderr); !ok {
+		return code
 	}
-	if err != nil {
-		fmt.Fprintf(stderr, "ingest: %v\n", err)
-		return 2
-	}
-	log, err := newLogger(stderr, s.LogLevel)
-	if err != nil {
-		fmt.Fprintf(stderr, "ingest: %v\n", err)
-		return 2
-	}
+	log := cmd.Logger(stderr)
 	if s.CPUProfile != "" {
 		f, err := os.Create(s.CPUProfile)
 		if err != nil {
-			fmt.Fprintf(stderr, "ingest: --cpu-profile: %v\n", err)
-			return 2
+			return cmd.Fail(stderr, fmt.Errorf("--cpu-profile: %w", err))
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			fmt.Fprintf(stderr, "ingest: --cpu-profile: %v\n", err)
-			return 2
+			return cmd.Fail(stderr, fmt.Errorf("--cpu-profile: %w", err))
 		}
 		defer pprof.StopCPUProfile()
 	}
 	if err := ingest(ctx, s, stdout, stderr, log); err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "ingest: %v\n", err)
-			return 2
+			return cmd.Fail(stderr, err)
 		}
 		log.Error("ingest failed", "err", err)
 		return 1
@@ -116,15 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 	return 0
 }
 
+// usageError marks an error in what ingest was told (exit status 2).
 type usageError struct{ error }
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
-}
 
 func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog.Logger) error {
 	if s.Source == "" {
@@ -348,14 +324,7 @@ func runSource(ctx context.Context, kind string, s settings, common pipeline.Com
 	return nil
 }
 
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
+func isTerminal(w io.Writer) bool { return cli.IsTerminal(w) }
 
 // serveOps serves /metrics, /healthz (the process is up) and /readyz (the
 // source and sink are set up and it is not shutting down).

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,6 +32,7 @@ import (
 	"rootwatch/internal/kafka/kafkatest"
 	"rootwatch/internal/source/s3test"
 	"rootwatch/internal/source/sqstest"
+	"rootwatch/internal/testutil"
 )
 
 var (
@@ -144,83 +144,54 @@ func queued(t *testing.T, c *sqs.Client, q string) int {
 	return n
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+// gate slows object downloads while slow is true, and counts them, so a
+// test can see from the S3 side that a read is in flight.
+type gate struct {
+	slow atomic.Bool
+	// started and finished count slowed object downloads; sent counts
+	// their bytes written so far.
+	started, finished, sent atomic.Int64
 }
-
-// gate slows object downloads while closed is false.
-type gate struct{ slow atomic.Bool }
 
 func (g *gate) wrap(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && g.slow.Load() && strings.Contains(r.URL.Path, "/AWSLogs/") {
-			h.ServeHTTP(&slowWriter{w, r.Context()}, r)
+			g.started.Add(1)
+			h.ServeHTTP(&testutil.SlowWriter{ResponseWriter: counting{w, &g.sent}, Ctx: r.Context(), Chunk: 2048, Pause: 50 * time.Millisecond}, r)
+			if r.Context().Err() == nil {
+				g.finished.Add(1)
+			}
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
 }
 
-type slowWriter struct {
+// counting counts the bytes written through it.
+type counting struct {
 	http.ResponseWriter
-	ctx context.Context
+	n *atomic.Int64
 }
 
-func (s *slowWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		c := min(len(p), 2048)
-		m, err := s.ResponseWriter.Write(p[:c])
-		n += m
-		if err != nil {
-			return n, err
-		}
-		s.ResponseWriter.(http.Flusher).Flush()
-		p = p[c:]
-		select {
-		case <-time.After(50 * time.Millisecond):
-		case <-s.ctx.Done():
-			return n, s.ctx.Err()
-		}
-	}
-	return n, nil
+func (c counting) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n.Add(int64(n))
+	return n, err
 }
+
+func (c counting) Flush() { c.ResponseWriter.(http.Flusher).Flush() }
 
 type ingestProc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	done   chan error
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startIngest(t *testing.T, args ...string) *ingestProc {
 	t.Helper()
 	cmd := exec.Command(ingestBinary(t), args...)
 	cmd.Env = append(os.Environ(), awsEnv(t)...)
-	p := &ingestProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &ingestProc{cmd: cmd, stderr: &testutil.SyncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
@@ -327,7 +298,7 @@ func TestKilledMidObjectRedelivers(t *testing.T) {
 	st.send(t, s3Event(key))
 
 	p1 := startIngest(t, st.args()...)
-	waitFor(t, 60*time.Second, "some records of the object in Kafka", func() bool {
+	testutil.WaitFor(t, 60*time.Second, "some records of the object in Kafka", func() bool {
 		return kafkatest.Count(t, st.kcfg, kafka.TopicRecords) > 0
 	})
 	if err := p1.cmd.Process.Signal(syscall.SIGKILL); err != nil {
@@ -348,26 +319,34 @@ func TestKilledMidObjectRedelivers(t *testing.T) {
 	if n := distinct(t, st.kcfg, l.records, len(l.records)+int(partial), 60*time.Second); n != len(l.records) {
 		t.Fatalf("%d of %d records reached Kafka after the restart", n, len(l.records))
 	}
-	waitFor(t, 30*time.Second, "the message deleted", func() bool { return queued(t, st.sqs, st.queue) == 0 })
+	testutil.WaitFor(t, 30*time.Second, "the message deleted", func() bool { return queued(t, st.sqs, st.queue) == 0 })
 }
 
-// SIGTERM during an object: ingest releases the message (visible again at
-// once, long before its 60s visibility timeout) and exits 0.
+// SIGTERM while an object is being read: ingest releases the message
+// (visible again at once, long before its 60s visibility timeout) and
+// exits 0. The S3 side proves the read was in flight at the signal and was
+// cut short, not finished.
 func TestSIGTERMReleasesAndExitsZero(t *testing.T) {
 	st := newStack(t, 60)
 	l := generate(t, gen.Config{Seed: 12, Files: 1, RecordsPerFile: 800})
 	st.s3.Put(t, bucket, l.keys[0], l.gz[l.keys[0]])
 	st.gate.slow.Store(true)
 	st.send(t, s3Event(l.keys[0]))
-	ln := "127.0.0.1:0"
-	p := startIngest(t, st.args("--visibility-timeout", "60s", "--shutdown-grace", "300ms", "--listen", ln)...)
-	waitFor(t, 30*time.Second, "the object in progress", func() bool { return strings.Contains(p.stderr.String(), "consuming") })
-	time.Sleep(1500 * time.Millisecond) // let it receive and start reading
+	p := startIngest(t, st.args("--visibility-timeout", "60s", "--shutdown-grace", "300ms")...)
+	testutil.WaitFor(t, 30*time.Second, "the object's download in flight", func() bool {
+		return st.gate.started.Load() >= 1 && st.gate.sent.Load() > 0
+	})
+	if st.gate.finished.Load() != 0 {
+		t.Fatal("the object was read completely before SIGTERM; the test would prove nothing")
+	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.wait(t, 30*time.Second); err != nil {
 		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	if n := st.gate.finished.Load(); n != 0 {
+		t.Fatalf("%d download(s) finished: SIGTERM did not stop the read in flight", n)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -469,13 +448,13 @@ func TestSQSToStdout(t *testing.T) {
 	}
 	args := st.args()
 	args[3] = "stdout"
-	out := &syncBuffer{}
+	out := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, out, io.Discard, noEnv) }()
 	want := len(l.truth.Root)
-	waitFor(t, 30*time.Second, "findings on stdout", func() bool { return strings.Count(out.String(), "\n") >= want })
-	waitFor(t, 20*time.Second, "queue drained", func() bool { return queued(t, st.sqs, st.queue) == 0 })
+	testutil.WaitFor(t, 30*time.Second, "findings on stdout", func() bool { return strings.Count(out.String(), "\n") >= want })
+	testutil.WaitFor(t, 20*time.Second, "queue drained", func() bool { return queued(t, st.sqs, st.queue) == 0 })
 	cancel()
 	select {
 	case code := <-done:
@@ -510,7 +489,7 @@ kafka:
 	t.Setenv("TEST_KAFKA_PASSWORD", "p4ss")
 	env := map[string]string{"ROOTWATCH_INGEST_WORKERS": "9", "ROOTWATCH_INGEST_SINK": "kafka", "ROOTWATCH_INGEST_CONFIG": cfg}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	s, err := parse([]string{"--sink", "stdout", "--brokers", "a:1,b:2"}, lookup, func(*flag.FlagSet) {})
+	s, err := parse([]string{"--sink", "stdout", "--brokers", "a:1,b:2"}, lookup)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -533,26 +512,75 @@ kafka:
 		t.Error("printing the settings shows the password")
 	}
 	os.WriteFile(cfg, []byte("workerz: 3\n"), 0o600)
-	if _, err := parse(nil, lookup, func(*flag.FlagSet) {}); err == nil || !strings.Contains(err.Error(), "workerz") {
+	if _, err := parse(nil, lookup); err == nil || !strings.Contains(err.Error(), "workerz") {
 		t.Errorf("unknown config key: %v", err)
 	}
 }
 
+// --help prints the usage and every flag to stdout, exit 0; usage errors go
+// to stderr as "ingest: <message>" with a hint, exit 2.
 func TestHelpAndUsageErrors(t *testing.T) {
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"--help"}, &out, &errb, noEnv); code != 0 {
-		t.Errorf("--help exit %d", code)
+	if code := run(context.Background(), []string{"--help"}, &out, &errb, noEnv); code != 0 || errb.Len() != 0 {
+		t.Errorf("--help: exit %d, stderr %q", code, errb.String())
 	}
-	for _, want := range []string{"sqs://", "s3://bucket/prefix?from=", "ROOTWATCH_INGEST_", "--max-receives", "-sink"} {
-		if !strings.Contains(errb.String(), strings.TrimPrefix(want, "--")) {
+	for _, want := range []string{"sqs://", "s3://bucket/prefix?from=", "ROOTWATCH_INGEST_<FLAG>", "--max-receives int", "--sink kafka|stdout", "--log-format auto|json|text", "(default 4)"} {
+		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q", want)
 		}
 	}
-	for _, args := range [][]string{{}, {"--source", "x", "--sink", "nowhere"}, {"--source", "x", "--sink", "kafka"}, {"--bogus"}} {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "ingest: --source is required"},
+		{[]string{"--source", "x", "--sink", "nowhere"}, `ingest: --sink: want kafka or stdout, got "nowhere"`},
+		{[]string{"--source", "x", "--sink", "kafka"}, "ingest: kafka: no brokers configured (set --brokers or kafka.brokers)"},
+		{[]string{"--bogus"}, "ingest: unknown flag --bogus"},
+		{[]string{"--source", "x", "--sink", "stdout", "--progress", "fancy"}, `ingest: --progress: want auto, bar, log or none, got "fancy"`},
+		{[]string{"--source", "x", "--sink", "stdout", "--log-level", "loud"}, `ingest: --log-level: want debug, info, warn or error, got "loud"`},
+	} {
+		out.Reset()
 		errb.Reset()
-		if code := run(context.Background(), args, &out, &errb, noEnv); code != 2 {
-			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errb.String())
+		code := run(context.Background(), c.args, &out, &errb, noEnv)
+		if code != 2 || !strings.HasPrefix(errb.String(), c.want) || !strings.HasSuffix(errb.String(), "Run 'ingest --help' for usage.\n") {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q then the hint", c.args, code, errb.String(), c.want)
 		}
+	}
+}
+
+// A config file with mistakes of every kind: each is named with its line,
+// key and what was wanted, in the user's terms.
+func TestConfigErrorsInUserTerms(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "ingest.yaml")
+	os.WriteFile(cfg, []byte("source: sqs://q\nsink: kafak\nworkers: many\nwait_time: 20 seconds\nkafka:\n  brokers: k1:9092\n  tls: {enabled: maybe}\nshutdown_grase: 5s\n"), 0o600)
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"--config", cfg}, &out, &errb, noEnv); code != 2 {
+		t.Fatalf("exit %d", code)
+	}
+	msg := errb.String()
+	for _, want := range []string{
+		`line 3: workers: want a whole number, got "many"`,
+		`line 4: wait_time: want a duration such as 30s, 5m or 1h30m, got "20 seconds"`,
+		`line 6: kafka.brokers: want a list such as [a, b], got "k1:9092"`,
+		`line 7: kafka.tls.enabled: want true or false, got "maybe"`,
+		`line 8: shutdown_grase: unknown key (did you mean shutdown_grace?)`,
+	} {
+		if !strings.Contains(msg, "ingest: config "+cfg+": "+want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	for _, bad := range []string{"!!", "main.settings", "time.Duration", "[]string", "2006-01-02", "unmarshal"} {
+		if strings.Contains(msg, bad) {
+			t.Errorf("error speaks Go/YAML (%q):\n%s", bad, msg)
+		}
+	}
+	// Once the file decodes, an enum in it is checked, with its line.
+	os.WriteFile(cfg, []byte("source: sqs://q\nsink: kafak\n"), 0o600)
+	errb.Reset()
+	run(context.Background(), []string{"--config", cfg}, &out, &errb, noEnv)
+	if want := "ingest: config " + cfg + `: line 2: sink: want kafka or stdout, got "kafak"`; !strings.Contains(errb.String(), want) {
+		t.Errorf("missing %q in:\n%s", want, errb.String())
 	}
 }
 
@@ -561,7 +589,7 @@ func TestExampleConfigsParse(t *testing.T) {
 	t.Setenv("KAFKA_PASSWORD", "x")
 	for _, f := range []string{"ingest.yaml", "ingest-backfill.yaml"} {
 		p := filepath.Join("..", "..", "examples", f)
-		if _, err := parse([]string{"--config", p}, noEnv, func(*flag.FlagSet) {}); err != nil {
+		if _, err := parse([]string{"--config", p}, noEnv); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -15,15 +17,18 @@ import (
 	"rootwatch/internal/match"
 )
 
-// Config is the whole `alert` configuration file. Every command-line flag has
-// a key here (source, listen, log_level, kafka.brokers, kafka.group,
-// kafka.topic); flags and ROOTWATCH_ALERT_* variables override it.
+// Config is the whole `alert` configuration file. cmd/alert declares a flag
+// and a ROOTWATCH_ALERT_* variable for some keys (source, listen, log_level,
+// log_format, kafka.brokers, kafka.group, kafka.topic), which override the
+// file (internal/cli).
 type Config struct {
 	// Source is "kafka" or "-" (JSON-line findings on stdin).
 	Source string `yaml:"source"`
 	// Listen is the address of /metrics, /healthz, /readyz and /api/root-last-used.
-	Listen   string `yaml:"listen"`
-	LogLevel string `yaml:"log_level"`
+	Listen string `yaml:"listen"`
+	// LogLevel and LogFormat set up the command's logger (internal/cli).
+	LogLevel  string `yaml:"log_level"`
+	LogFormat string `yaml:"log_format"`
 
 	Kafka KafkaConfig `yaml:"kafka"`
 
@@ -127,7 +132,8 @@ type AllowlistRule struct {
 	AssumedRoot   *bool    `yaml:"assumed_root"`
 }
 
-// Duration is a time.Duration written as "30s", "8d" is not Go syntax: use "192h".
+// Duration is a time.Duration written as Go writes durations ("30s",
+// "1h30m") or as whole days ("8d").
 type Duration time.Duration
 
 // UnmarshalYAML parses Go duration syntax, plus a "d" suffix for days.
@@ -141,47 +147,33 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 		}
 	}
 	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (e.g. 30s, 5m, 1h, 8d)", n.Line, s)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: want %s, got %s", n.Line, Duration(0).DescribeValue(), config.Quote(s))
 	}
 	*d = Duration(v)
 	return nil
 }
 
+// DescribeValue says what a Duration accepts, for errors (config.Describer).
+func (Duration) DescribeValue() string { return "a duration such as 30s, 5m, 1h or 8d" }
+
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// Defaults for the topics and group.
+// Defaults of the settings cmd/alert also takes as flags (it declares them
+// with these; SetDefaults fills them for configurations built in code).
 const (
-	DefaultTopic      = "cloudtrail.root-activity"
+	DefaultSource     = "kafka"
+	DefaultTopic      = kafka.TopicRootActivity
 	DefaultStateTopic = "rootwatch.alert-state"
 	DefaultDLQTopic   = "rootwatch.alerts.dlq"
 	DefaultGroup      = "rootwatch-alert"
 )
 
-// LoadConfig reads and validates a config file (config.Load: ${ENV}
-// expansion, unknown keys are errors).
-func LoadConfig(file string) (*Config, error) {
-	var c Config
-	if file != "" {
-		if err := config.Load(file, &c); err != nil {
-			return nil, err
-		}
-	}
-	c.SetDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("config %s: %w", file, err)
-	}
-	return &c, nil
-}
-
 // SetDefaults fills unset values.
 func (c *Config) SetDefaults() {
 	if c.Source == "" {
-		c.Source = "kafka"
-	}
-	if c.LogLevel == "" {
-		c.LogLevel = "info"
+		c.Source = DefaultSource
 	}
 	k := &c.Kafka
 	if k.Group == "" {
@@ -258,37 +250,55 @@ var groupFields = map[string]func(*match.Finding) string{
 	"principalArn":    func(f *match.Finding) string { return f.PrincipalARN },
 }
 
-var categories = map[match.Category]bool{
-	match.CategoryConsoleLogin: true, match.CategoryConsoleLoginFailed: true,
-	match.CategoryCredentialChange: true, match.CategoryAssumedRoot: true,
-	match.CategoryDenied: true, match.CategoryMutating: true, match.CategoryReadOnly: true,
-	CategoryCompliance: true,
+// categories are the categories a route, silence or allowlist may match.
+var categories = []match.Category{
+	match.CategoryConsoleLogin, match.CategoryConsoleLoginFailed, match.CategoryCredentialChange,
+	match.CategoryAssumedRoot, match.CategoryDenied, match.CategoryMutating, match.CategoryReadOnly,
+	CategoryCompliance,
 }
 
-// Validate checks the config and names the bad key and why.
+// severities are the values of min_severity, most severe first.
+var severities = []match.Severity{match.SeverityCritical, match.SeverityHigh, match.SeverityMedium, match.SeverityLow}
+
+// oneOf lists values for a message: "a, b or c".
+func oneOf[T ~string](values []T) string {
+	q := make([]string, len(values))
+	for i, v := range values {
+		q[i] = string(v)
+	}
+	if len(q) < 2 {
+		return strings.Join(q, "")
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
+// Validate checks the config. Each problem is a *config.KeyError naming the
+// key as written in the file (routes[0].channels[1]) and, for a value from
+// a fixed set, the values allowed; cmd/alert adds the line or flag it came
+// from (internal/cli).
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+		errs = append(errs, config.KeyErrorf(key, format, a...))
 	}
 	if c.Source != "kafka" && c.Source != "-" {
-		bad("source", "must be \"kafka\" or \"-\" (stdin), got %q", c.Source)
-	}
-	switch c.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		bad("log_level", "must be debug, info, warn or error, got %q", c.LogLevel)
+		bad("source", `want kafka or "-" (stdin), got %s`, config.Quote(c.Source))
 	}
 	if c.Source == "kafka" {
 		if len(c.Kafka.Brokers) == 0 {
 			bad("kafka.brokers", "required when source is kafka")
 		} else if err := c.Kafka.Config.Validate(); err != nil {
-			bad("kafka", "%v", err)
+			bad("kafka", "%s", strings.TrimPrefix(err.Error(), "kafka: "))
 		}
 	}
+	groupBy := make([]string, 0, len(groupFields))
+	for f := range groupFields {
+		groupBy = append(groupBy, f)
+	}
+	sort.Strings(groupBy)
 	for i, f := range c.Grouping.By {
 		if groupFields[f] == nil {
-			bad(fmt.Sprintf("grouping.by[%d]", i), "unknown field %q (one of accountId, category, sourceIPAddress, eventName, eventSource, region, userAgent, severity, principalArn)", f)
+			bad(fmt.Sprintf("grouping.by[%d]", i), "unknown field %s (want %s)", config.Quote(f), oneOf(groupBy))
 		}
 	}
 	if c.Grouping.Window.D() < 0 {
@@ -298,7 +308,7 @@ func (c *Config) Validate() error {
 		bad("grouping.group_interval", "must be positive")
 	}
 	if c.DedupTTL.D() < c.Grouping.Window.D() {
-		bad("dedup_ttl", "must be at least grouping.window (%s)", c.Grouping.Window.D())
+		bad("dedup_ttl", "must be at least grouping.window (%s)", config.FormatDuration(c.Grouping.Window.D()))
 	}
 	if c.RootUnusedDays < 0 {
 		bad("root_unused_days", "must be positive")
@@ -307,31 +317,35 @@ func (c *Config) Validate() error {
 		bad("delivery.max_attempts", "must be positive")
 	}
 	names := map[string]bool{}
+	var channelNames []string
 	for i, ch := range c.Channels {
 		key := fmt.Sprintf("channels[%d]", i)
 		if ch.Name == "" {
 			bad(key+".name", "required")
 		} else if names[ch.Name] {
-			bad(key+".name", "duplicate channel name %q", ch.Name)
+			bad(key+".name", "duplicate channel name %s", config.Quote(ch.Name))
 		}
 		if ch.Type == "" {
-			bad(key+".type", "required")
+			bad(key+".type", "required (one of %s)", strings.Join(channel.Types(), ", "))
+		}
+		if ch.Name != "" && !names[ch.Name] {
+			channelNames = append(channelNames, ch.Name)
 		}
 		names[ch.Name] = true
 	}
 	checkMatchers := func(key string, m Matchers) {
 		for j, a := range m.Accounts {
 			if _, err := path.Match(a, ""); err != nil {
-				bad(fmt.Sprintf("%s.accounts[%d]", key, j), "bad glob pattern %q", a)
+				bad(fmt.Sprintf("%s.accounts[%d]", key, j), "bad pattern %s (an account id, or a pattern with * and ?)", config.Quote(a))
 			}
 		}
 		for j, cat := range m.Categories {
-			if !categories[cat] {
-				bad(fmt.Sprintf("%s.categories[%d]", key, j), "unknown category %q", cat)
+			if !slices.Contains(categories, cat) {
+				bad(fmt.Sprintf("%s.categories[%d]", key, j), "unknown category %s (want %s)", config.Quote(string(cat)), oneOf(categories))
 			}
 		}
 		if m.MinSeverity != "" && match.SeverityRank(m.MinSeverity) == 0 {
-			bad(key+".min_severity", "unknown severity %q (critical, high, medium, low)", m.MinSeverity)
+			bad(key+".min_severity", "unknown severity %s (want %s)", config.Quote(string(m.MinSeverity)), oneOf(severities))
 		}
 	}
 	if len(c.Routes) == 0 {
@@ -345,7 +359,11 @@ func (c *Config) Validate() error {
 		}
 		for j, n := range r.Channels {
 			if !names[n] {
-				bad(fmt.Sprintf("%s.channels[%d]", key, j), "no channel named %q in channels", n)
+				known := "no channels are defined"
+				if len(channelNames) > 0 {
+					known = "defined: " + strings.Join(channelNames, ", ")
+				}
+				bad(fmt.Sprintf("%s.channels[%d]", key, j), "no channel named %s in channels (%s)", config.Quote(n), known)
 			}
 		}
 	}
@@ -353,7 +371,7 @@ func (c *Config) Validate() error {
 		key := fmt.Sprintf("silences[%d]", i)
 		checkMatchers(key+".match", s.Match)
 		if s.Until.IsZero() {
-			bad(key+".until", "required (RFC 3339 time): a silence must end")
+			bad(key+".until", "required (a time in RFC 3339 form such as 2026-01-31T09:00:00Z): a silence must end")
 		}
 		if strings.TrimSpace(s.Reason) == "" {
 			bad(key+".reason", "required: say why it is silenced")

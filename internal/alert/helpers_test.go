@@ -136,7 +136,7 @@ func mustJSON(t testing.TB, v any) []byte {
 	return b
 }
 
-// testConfig decodes YAML the way LoadConfig does (strict, ${ENV}), applies
+// testConfig decodes YAML the way cmd/alert does (strict, ${ENV}), applies
 // defaults and validates.
 func testConfig(t testing.TB, y string) *Config {
 	t.Helper()

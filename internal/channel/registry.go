@@ -15,6 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"gopkg.in/yaml.v3"
+
+	"rootwatch/internal/config"
 )
 
 // Config is one channel instance from the alert configuration: a name, a
@@ -266,27 +268,9 @@ func yamlFields(t reflect.Type) map[string][]int {
 	return out
 }
 
-// Secret is a credential from the configuration (a token, password,
-// routing key or a URL that embeds one). It prints as [redacted] in logs,
-// errors and %v so that it cannot leak by accident; Reveal gives the value.
-type Secret string
-
-// String redacts the secret.
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return "[redacted]"
-}
-
-// GoString redacts the secret for %#v.
-func (s Secret) GoString() string { return s.String() }
-
-// LogValue redacts the secret in slog.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// Reveal returns the secret's value, for the one place that sends it.
-func (s Secret) Reveal() string { return string(s) }
+// Secret is config.Secret, the one redacting type for credentials, under
+// the name every channel file uses.
+type Secret = config.Secret
 
 // secret resolves a secret given either inline (usually as ${ENV}) or as a
 // path in the matching *_file key. Exactly one may be set; required says

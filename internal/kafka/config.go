@@ -16,6 +16,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"rootwatch/internal/config"
 )
 
 // Config says how to reach the Kafka cluster. It is embedded in the config
@@ -47,37 +49,11 @@ type TLSConfig struct {
 // give it through ${ENV} expansion in the config file, or PasswordFile.
 type SASLConfig struct {
 	// Mechanism is "plain", "scram-sha-256" or "scram-sha-512"; empty disables SASL.
-	Mechanism string `yaml:"mechanism"`
-	Username  string `yaml:"username"`
-	Password  Secret `yaml:"password"`
+	Mechanism string        `yaml:"mechanism"`
+	Username  string        `yaml:"username"`
+	Password  config.Secret `yaml:"password"`
 	// PasswordFile, when set, is read for the password (trailing newline trimmed).
 	PasswordFile string `yaml:"password_file"`
-}
-
-// Secret is a string that prints as "[redacted]", so that logging a Config
-// (with %v or slog) never leaks it.
-type Secret string
-
-// String hides the value.
-func (Secret) String() string { return "[redacted]" }
-
-// GoString hides the value from %#v.
-func (Secret) GoString() string { return `"[redacted]"` }
-
-// MarshalText hides the value from JSON and text encoders (slog, yaml).
-func (s Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
-
-// UnmarshalText stores the value (MarshalText hides it).
-func (s *Secret) UnmarshalText(b []byte) error { *s = Secret(b); return nil }
-
-// UnmarshalYAML stores the value.
-func (s *Secret) UnmarshalYAML(unmarshal func(any) error) error {
-	var v string
-	if err := unmarshal(&v); err != nil {
-		return err
-	}
-	*s = Secret(v)
-	return nil
 }
 
 // Validate checks the config without connecting.
@@ -155,7 +131,7 @@ func (c Config) password() (string, error) {
 		}
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
-	return string(c.SASL.Password), nil
+	return c.SASL.Password.Reveal(), nil
 }
 
 func (c Config) mechanism() (sasl.Mechanism, error) {

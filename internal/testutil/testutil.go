@@ -1,6 +1,7 @@
 // Package testutil holds the small helpers that tests of several packages
 // share (a goroutine-safe buffer, waiting on a condition, a throttled HTTP
-// body, the repository's own test data), so each is written once.
+// body, a config file, an environment, the repository's own test data), so
+// each is written once.
 package testutil
 
 import (
@@ -96,6 +97,23 @@ func (s *SlowWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// WriteFile writes body to a file called name in a fresh temporary folder
+// (removed after the test) and returns its path: a config file for a test.
+func WriteFile(t testing.TB, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Env is an environment lookup (os.LookupEnv's shape) over m, for commands
+// that take their environment as a function.
+func Env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
 // RepoRoot returns the directory holding go.mod, from the working directory
