@@ -42,7 +42,8 @@ func TestDocsSamples(t *testing.T) {
 	up.Incident.Count = 2
 	s1, s2 := slackPreview(slackRender(open)), slackPreview(slackRender(up))
 	subj, text, html := emailContent("[rootwatch]", up)
-	if !strings.Contains(s2, "&lt;!channel&gt;") || !strings.Contains(html, "&lt;!channel&gt;") || !strings.Contains(text, "<!channel>") || strings.Contains(text, "http://") {
+	if !strings.Contains(s2, "&lt;!channel&gt;") || !strings.Contains(html, "&lt;!channel&gt;") || !strings.Contains(text, "‹!channel›") ||
+		strings.Contains(text, "http://") || !strings.Contains(text, "hxxp[:]//evil[.]example") {
 		t.Fatalf("samples not escaped as documented:\n%s\n%s", s2, html)
 	}
 	if os.Getenv("ROOTWATCH_DOCS_SAMPLES") == "" {

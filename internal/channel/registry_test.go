@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"rootwatch/internal/config"
+	"rootwatch/internal/testutil"
 )
 
 func TestConfigErrorsNameChannelAndField(t *testing.T) {
@@ -116,7 +117,7 @@ func TestNewConfig(t *testing.T) {
 }
 
 func TestConsoleOneLinePerNotification(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	d := testDeps(t)
 	d.Stdout = &buf
 	ch := mustBuild(t, "name: console\ntype: console\n", d)
@@ -140,7 +141,7 @@ func TestConsoleOneLinePerNotification(t *testing.T) {
 		t.Errorf("update line = %q", lines[1])
 	}
 
-	buf = syncBuffer{}
+	buf = testutil.SyncBuffer{}
 	d.Stdout = &buf
 	ch = mustBuild(t, "name: console\ntype: console\nevents: true\n", d)
 	if _, err := ch.Send(testCtx(t), sampleNotification(KindUpdate, sampleFinding(1), sampleFinding(2))); err != nil {
