@@ -59,8 +59,9 @@ func (f Format) String() string { return formatNames[f] }
 // through In, which neutralises them for one output kind.
 type Text struct{ s string }
 
-// untrusted makes a Text of a value from a finding, at most max runes.
-func untrusted(s string, max int) Text { return Text{clean(s, max)} }
+// Untrusted makes a Text of a value from a finding (or anything else that
+// reaches a person), at most max runes.
+func Untrusted(s string, max int) Text { return Text{clean(s, max)} }
 
 // In renders t for output kind f.
 func (t Text) In(f Format) string {

@@ -117,8 +117,8 @@ func Render(n *Notification) Message {
 	if match.SeverityRank(sev) == 0 {
 		sev = "?"
 	}
-	m := Message{Kind: n.Kind, Severity: sev, IncidentID: untrusted(inc.ID, 128), Account: acct,
-		Category: untrusted(string(inc.Category), 40)}
+	m := Message{Kind: n.Kind, Severity: sev, IncidentID: Untrusted(inc.ID, 128), Account: acct,
+		Category: Untrusted(string(inc.Category), 40)}
 	what := categoryTitle(inc.Category)
 	names := eventNames(n)
 	newCount := max(n.New, len(n.Findings))
@@ -137,8 +137,8 @@ func Render(n *Notification) Message {
 		title = fmt.Sprintf("%s in account %s", what, acct)
 		summary = fmt.Sprintf("%s: %s", plural(max(newCount, 1), "root event"), names)
 	}
-	m.Title = untrusted(title, maxTitle)
-	m.Summary = untrusted(summary, 2*maxValue)
+	m.Title = Untrusted(title, maxTitle)
+	m.Summary = Untrusted(summary, 2*maxValue)
 
 	m.Facts = append(m.Facts,
 		Fact{"Severity", Text{strings.ToUpper(string(m.Severity))}},
@@ -162,7 +162,7 @@ func Render(n *Notification) Message {
 		if i == 5 {
 			break
 		}
-		m.Notes = append(m.Notes, untrusted(note, 2*maxValue))
+		m.Notes = append(m.Notes, Untrusted(note, 2*maxValue))
 	}
 
 	for i, f := range n.Findings {
@@ -178,14 +178,14 @@ func Render(n *Notification) Message {
 func eventOf(f match.Finding) Event {
 	e := Event{
 		Time:      f.EventTime.UTC(),
-		Name:      untrusted(f.EventName, 64),
-		Source:    untrusted(f.EventSource, 64),
-		IP:        untrusted(f.SourceIPAddress, 64),
-		Region:    untrusted(f.Region, 32),
-		UserAgent: untrusted(f.UserAgent, maxValue),
+		Name:      Untrusted(f.EventName, 64),
+		Source:    Untrusted(f.EventSource, 64),
+		IP:        Untrusted(f.SourceIPAddress, 64),
+		Region:    Untrusted(f.Region, 32),
+		UserAgent: Untrusted(f.UserAgent, maxValue),
 	}
 	if f.ErrorCode != "" || f.ErrorMessage != "" {
-		e.Error = untrusted(strings.TrimSuffix(f.ErrorCode+": "+f.ErrorMessage, ": "), maxValue)
+		e.Error = Untrusted(strings.TrimSuffix(f.ErrorCode+": "+f.ErrorMessage, ": "), maxValue)
 	}
 	if f.Category == match.CategoryConsoleLogin || f.Category == match.CategoryConsoleLoginFailed {
 		e.MFA = "no"

@@ -92,7 +92,7 @@ func TestDefang(t *testing.T) {
 
 // Each output kind's step on one hostile value.
 func TestFormats(t *testing.T) {
-	v := untrusted("<!channel> <http://evil.example|click> *bold* _i_ ~s~ `c` &<> [l](https://evil.example/l) {{DATE(2017-02-14T06:08:39Z, SHORT)}} ${x} \u202e www.evil.example", 400)
+	v := Untrusted("<!channel> <http://evil.example|click> *bold* _i_ ~s~ `c` &<> [l](https://evil.example/l) {{DATE(2017-02-14T06:08:39Z, SHORT)}} ${x} \u202e www.evil.example", 400)
 	for f, want := range map[Format]string{
 		Plain:       "‹!channel› ‹hxxp[:]//evil[.]example|click› ∗bold∗ ˍiˍ ∼s∼ ˋcˋ &‹› [l](hxxps[:]//evil[.]example/l) {{DATE(2017-02-14T06:08:39Z, SHORT)}} ${x} [U+202E] www[.]evil[.]example",
 		SlackMrkdwn: "&lt;!channel&gt; &lt;hxxp[:]//evil[.]example|click&gt; ∗bold∗ ˍiˍ ∼s∼ ˋcˋ &amp;&lt;&gt; [l](hxxps[:]//evil[.]example/l) {{DATE(2017-02-14T06:08:39Z, SHORT)}} ${x} [U+202E] www[.]evil[.]example",
@@ -105,10 +105,10 @@ func TestFormats(t *testing.T) {
 			t.Errorf("%s:\n got %q\nwant %q", f, got, want)
 		}
 	}
-	if got := untrusted("aws-sdk x86_64 exec-env/AWS_Lambda", 100).In(SlackMrkdwn); got != "aws-sdk x86_64 exec-env/AWS_Lambda" {
+	if got := Untrusted("aws-sdk x86_64 exec-env/AWS_Lambda", 100).In(SlackMrkdwn); got != "aws-sdk x86_64 exec-env/AWS_Lambda" {
 		t.Errorf("intra-word underscores changed: %q", got)
 	}
-	if got := untrusted("Subject\r\nBcc: x@evil", 100).In(Plain); strings.ContainsAny(got, "\r\n") {
+	if got := Untrusted("Subject\r\nBcc: x@evil", 100).In(Plain); strings.ContainsAny(got, "\r\n") {
 		t.Errorf("a line break survived: %q", got)
 	}
 }

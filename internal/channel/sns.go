@@ -90,7 +90,7 @@ func (s *snsTopic) Send(ctx context.Context, n *Notification) (map[string]string
 	}
 	m := Render(n)
 	str := func(v string) types.MessageAttributeValue {
-		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(orDash(untrusted(v, 64).In(Plain)))}
+		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(orDash(Untrusted(v, 64).In(Plain)))}
 	}
 	in := &sns.PublishInput{
 		TopicArn: aws.String(s.topic),
