@@ -46,7 +46,8 @@ const (
 	// Card is Adaptive Card TextBlock text (Teams): link, tag, template
 	// ({{DATE(…)}}, ${…}) and formatting characters as lookalikes, defanged.
 	Card
-	// SMS is a text message: URLs and host names removed, GSM-7 ASCII only.
+	// SMS is a text message: GSM-7 ASCII only, then URLs and host names
+	// removed.
 	SMS
 )
 
@@ -67,7 +68,7 @@ func Untrusted(s string, max int) Text { return Text{clean(s, max)} }
 func (t Text) In(f Format) string {
 	switch f {
 	case SMS:
-		return gsm7(stripLinks(strings.ReplaceAll(t.s, truncMarker, "...")))
+		return stripLinks(gsm7(strings.ReplaceAll(t.s, truncMarker, "...")))
 	case SlackMrkdwn:
 		return defang(neutraliseFormatting(slackEntities.Replace(t.s)))
 	case Markdown:
@@ -86,8 +87,9 @@ func (t Text) IsZero() bool { return t.s == "" }
 
 // --- cleaning ------------------------------------------------------------
 
-// truncMarker ends a value that was cut short.
-const truncMarker = "…[truncated]"
+// truncMarker ends a value that was cut short; it has no character any
+// output kind escapes, so it reads the same everywhere.
+const truncMarker = "…(truncated)"
 
 var markerRunes = utf8.RuneCountInString(truncMarker)
 
@@ -170,6 +172,8 @@ func isSchemeByte(c byte) bool {
 
 func isLetterByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
 
+func isAlnumByte(c byte) bool { return isLetterByte(c) || c >= '0' && c <= '9' }
+
 // defangSchemes rewrites "scheme://" (any scheme, and also ":\\" and ":/\",
 // which browsers read as "://") and the dangerous schemes of
 // dangerousSchemes followed by anything: the colon becomes "[:]" and
@@ -192,13 +196,22 @@ func defangSchemes(s string, strip bool) string {
 		for j < i && !isLetterByte(s[j]) {
 			j++
 		}
-		scheme := s[j:i]
 		rest := s[i+1:]
 		slashes := len(rest) >= 2 && (rest[0] == '/' || rest[0] == '\\') && (rest[1] == '/' || rest[1] == '\\')
-		known := dangerousSchemes[strings.ToLower(scheme)] && rest != "" && rest[0] != ' '
+		known := false
+		if rest != "" && rest[0] != ' ' {
+			// "x+mailto:" holds "mailto:" for a linkifier: try every
+			// suffix that starts a word.
+			for k := j; k < i && !known; k++ {
+				if isLetterByte(s[k]) && (k == j || !isAlnumByte(s[k-1])) && dangerousSchemes[strings.ToLower(s[k:i])] {
+					j, known = k, true
+				}
+			}
+		}
 		if !slashes && !known {
 			continue
 		}
+		scheme := s[j:i]
 		b.WriteString(s[last:j])
 		if strip {
 			end := i + 1
@@ -233,32 +246,46 @@ func fangless(scheme string) string {
 // ideographic and fullwidth full stops that IDNA maps to it.
 func isDot(r rune) bool { return r == '.' || r == '\u3002' || r == '\uff0e' || r == '\uff61' }
 
-// isLabelRune reports whether r can be part of a host label as linkifiers
-// see it (letters of any script, digits, marks, - and _).
+// isLabelRune reports whether r can be part of a host label (letters of
+// any script, digits, marks and -; _ ends a label, so "x86_64" is two
+// words and "a.bc_" holds the host "a.bc").
 func isLabelRune(r rune) bool {
-	return r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.In(r, unicode.Mn, unicode.Mc)
+	return r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.In(r, unicode.Mn, unicode.Mc)
 }
 
-// isHostName reports whether tok (a run of label runes and dots) is a host
-// name: at least two labels, and a last label (the top-level domain) of
-// two or more letters, or an IDNA "xn--" label. So "evil.example",
-// "www.evil", "bücher.example" and "evil。example" are hosts; "203.0.113.9",
-// "Mozilla/5.0", "x86_64", "1.12.x" are not.
+// isHostName reports whether tok (a run of label runes and dots) holds a
+// host name: two labels or more, one of which after the first is a
+// plausible top-level domain (two letters or more, or an IDNA "xn--"
+// label), since a linkifier links "evil.example" in "evil.example.5" too.
+// So "evil.example", "www.evil", "bücher.example" and "evil。example" are
+// hosts; "203.0.113.9", "Mozilla/5.0", "x86_64" and "1.12.x" are not.
 func isHostName(tok string) bool {
-	labels := 0
-	var tld string
-	for _, l := range strings.FieldsFunc(tok, isDot) {
-		labels++
-		tld = l
-	}
-	if labels < 2 {
+	labels := strings.FieldsFunc(tok, isDot)
+	if len(labels) < 2 {
 		return false
 	}
-	if len(tld) > 4 && strings.EqualFold(tld[:4], "xn--") {
+	for _, l := range labels[1:] {
+		if isTLD(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// isTLD: the label starts with two letters or more, up to its end or a
+// hyphen (a linkifier stops there: "x.ab-" links "x.ab"), or is IDNA.
+func isTLD(l string) bool {
+	if len(l) > 4 && strings.EqualFold(l[:4], "xn--") {
 		return true
 	}
 	n := 0
-	for _, r := range tld {
+	for _, r := range l {
+		if r == '-' {
+			break
+		}
+		if unicode.In(r, unicode.Mn, unicode.Mc) {
+			continue // combining marks belong to the letter before
+		}
 		if !unicode.IsLetter(r) {
 			return false
 		}
@@ -371,7 +398,8 @@ var formattingLookalikes = map[rune]string{
 }
 
 // neutraliseFormatting swaps formatting characters for lookalikes, except
-// *, _ and ~ inside a word (x86_64), which cannot open or close formatting.
+// _ inside a word (x86_64), which cannot open or close emphasis (* and ~
+// can, in CommonMark and its relatives).
 func neutraliseFormatting(s string) string {
 	if !strings.ContainsAny(s, "*_~`") {
 		return s
@@ -380,7 +408,7 @@ func neutraliseFormatting(s string) string {
 	var sb strings.Builder
 	word := func(i int) bool { return i >= 0 && i < len(rs) && isWordRune(rs[i]) }
 	for i, r := range rs {
-		if lk, ok := formattingLookalikes[r]; ok && (r == '`' || !word(i-1) || !word(i+1)) {
+		if lk, ok := formattingLookalikes[r]; ok && (r != '_' || !word(i-1) || !word(i+1)) {
 			sb.WriteString(lk)
 			continue
 		}
@@ -459,8 +487,9 @@ func gsm7(s string) string {
 
 // Fit cuts s, text already rendered for format f, to at most n bytes (so
 // at most n characters by any count a provider uses), ending it with a
-// marker of the cut ("…[truncated]", "..." for SMS). It never splits a
-// rune, an HTML or Slack entity, or a Markdown backslash escape.
+// marker of the cut ("…(truncated)", "..." for SMS). It never splits a
+// rune, an HTML or Slack entity, a Markdown backslash escape or a defang
+// marker.
 func Fit(f Format, s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -469,14 +498,35 @@ func Fit(f Format, s string, n int) string {
 	if f == SMS {
 		marker = "..."
 	}
-	cut := n - len(marker)
-	if cut <= 0 {
-		return marker[:min(n, len(marker))]
+	for cut := n - len(marker); ; {
+		if cut <= 0 {
+			return marker[:min(n, len(marker))]
+		}
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		// A cut can make a host name or a scheme ("x.exa", "javascript:"
+		// + marker) out of text that was none: neutralise the result
+		// again, and cut more if that made it longer.
+		out := cutText(f, s[:cut]) + marker
+		if f == SMS {
+			out = stripLinks(out)
+		} else {
+			out = defang(out)
+		}
+		if len(out) <= n {
+			return out
+		}
+		cut -= len(out) - n
 	}
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+}
+
+// cutText trims the end of a cut so that it splits no defang marker, HTML
+// or Slack entity, or Markdown backslash escape.
+func cutText(f Format, body string) string {
+	if i := strings.LastIndexByte(body, '['); i >= 0 && len(body)-i < 3 && (body[i:] == "[" || body[i:] == "[." || body[i:] == "[:") {
+		body = body[:i]
 	}
-	body := s[:cut]
 	switch f {
 	case HTML, SlackMrkdwn:
 		if amp := strings.LastIndexByte(body, '&'); amp >= 0 && !strings.Contains(body[amp:], ";") {
@@ -488,7 +538,7 @@ func Fit(f Format, s string, n int) string {
 			body = body[:len(body)-1]
 		}
 	}
-	return strings.TrimRight(body, " ") + marker
+	return strings.TrimRight(body, " ")
 }
 
 // --- structured data -----------------------------------------------------

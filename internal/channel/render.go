@@ -86,16 +86,18 @@ func categoryTitle(c match.Category) string {
 	return "Root activity (" + safeToken(string(c), 40) + ")"
 }
 
-// safeToken keeps only letters, digits and - _ . : of s (at most max), for
-// values that go into titles and subjects unescaped: account IDs and
-// categories are never attacker-controlled in practice, and this makes sure.
+// safeToken keeps only ASCII letters, digits, - and _ of s (at most max),
+// for values placed in titles, subjects and provider fields as they are:
+// account IDs and incident IDs are never attacker-controlled in practice,
+// and without dots or colons no URL or host name can form, so this makes
+// sure.
 func safeToken(s string, max int) string {
 	var sb strings.Builder
 	for _, r := range s {
 		if sb.Len() == max {
 			break
 		}
-		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.:", r)) {
+		if r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
 			sb.WriteRune(r)
 		}
 	}

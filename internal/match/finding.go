@@ -150,7 +150,7 @@ const (
 )
 
 // FieldTruncMarker ends a field value that was cut at MaxFieldBytes.
-const FieldTruncMarker = "…[truncated]"
+const FieldTruncMarker = "…(truncated)"
 
 // Validate reports why f cannot be processed as a finding: it must name
 // its event and account, and its severity, category, rule and path must be
