@@ -1,8 +1,7 @@
-package main
+package chaos
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,56 +11,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"rootwatch/internal/match"
-	"rootwatch/internal/testutil"
 )
 
 // These tests run the real commands, `ingest --source <dir> --sink stdout
-// | alert --source -`, built without -race as a user runs them, with a
-// webhook channel pointed at a recording server in the test.
-
-var (
-	binOnce sync.Once
-	binDir  string
-	binErr  error
-)
-
-func buildCommands(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "alert-pipeline-bin-")
-		if binErr != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binDir+string(filepath.Separator), "./cmd/ingest", "./cmd/alert")
-		cmd.Dir = testutil.RepoRoot(t)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Run(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out.String())
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binDir
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+// | alert --source -` (binaries(t), built without -race as a user runs
+// them), with a webhook channel pointed at a recording server in the test.
 
 // hookServer records the eventIDs of every finding the webhook channel posts.
 type hookServer struct {
@@ -122,15 +82,20 @@ func rootRecord(id, ua string) string {
 
 func writeLog(t *testing.T, dir, name string, records []string) {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	io.WriteString(zw, `{"Records":[`+strings.Join(records, ",")+`]}`)
-	zw.Close()
 	p := filepath.Join(dir, "AWSLogs", "111122223333", "CloudTrail", "us-east-1", "2026", "01", "05", name)
 	os.MkdirAll(filepath.Dir(p), 0o755)
-	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(p, gz(t, []byte(`{"Records":[`+strings.Join(records, ",")+`]}`)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "alert.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // runPipeline runs `ingest --source logs --sink stdout | alert --source -`
@@ -157,12 +122,12 @@ func runPipeline(t *testing.T, bin, logs, alertConfig string) (ingestErr, alertE
 	ingWait := ing.Wait()
 	alWait := al.Wait()
 	if ingWait != nil || alWait != nil {
-		t.Fatalf("ingest: %v, alert: %v\ningest stderr:\n%s\nalert stderr:\n%s", ingWait, alWait, tail(ie.String()), tail(ae.String()))
+		t.Fatalf("ingest: %v, alert: %v\ningest stderr:\n%s\nalert stderr:\n%s", ingWait, alWait, tailOf(ie.String()), tailOf(ae.String()))
 	}
 	return ie.String(), ae.String()
 }
 
-func tail(s string) string {
+func tailOf(s string) string {
 	if len(s) > 4000 {
 		return "…" + s[len(s)-4000:]
 	}
@@ -173,10 +138,10 @@ func tail(s string) string {
 // ones: ingest accepts it (records up to 16 MiB), its finding is a line
 // alert reads, and no finding is lost; then the 25 MB line an older ingest
 // wrote for the same record, fed straight to alert, is read too.
-func TestPipelineHugeRecord(t *testing.T) {
-	bin := buildCommands(t)
+func TestHostilePipelineHugeRecord(t *testing.T) {
+	bin := binaries(t)
 	hook, url := startHook(t)
-	cfg := writeFile(t, fmt.Sprintf(pipelineAlertConfig, url))
+	cfg := writeConfig(t, fmt.Sprintf(pipelineAlertConfig, url))
 	logs := t.TempDir()
 	huge := strings.TrimSuffix(rootRecord("ev-huge", strings.Repeat("A", 6<<20)), "}") +
 		`,"requestParameters":{"blob":"` + strings.Repeat("B", 6<<20+300<<10) + `"}}`
@@ -188,11 +153,11 @@ func TestPipelineHugeRecord(t *testing.T) {
 	ids, _ := hook.seen()
 	for _, id := range []string{"ev-before", "ev-huge", "ev-after"} {
 		if ids[id] == 0 {
-			t.Errorf("finding %s lost\ningest: %s\nalert: %s", id, tail(ingestErr), tail(alertErr))
+			t.Errorf("finding %s lost\ningest: %s\nalert: %s", id, tailOf(ingestErr), tailOf(alertErr))
 		}
 	}
 	if !strings.Contains(ingestErr, "3 findings") {
-		t.Errorf("ingest summary: %s", tail(ingestErr))
+		t.Errorf("ingest summary: %s", tailOf(ingestErr))
 	}
 
 	// The same record as an older ingest wrote it: a 25 MB line.
@@ -211,21 +176,21 @@ func TestPipelineHugeRecord(t *testing.T) {
 	al.Stdin = strings.NewReader(in)
 	out, err := al.CombinedOutput()
 	if err != nil {
-		t.Fatalf("alert on a %d-byte line: %v\n%s", len(line), err, tail(string(out)))
+		t.Fatalf("alert on a %d-byte line: %v\n%s", len(line), err, tailOf(string(out)))
 	}
 	ids, _ = hook.seen()
 	if ids["ev-old-huge"] == 0 || ids["ev-small"] == 0 {
-		t.Errorf("findings lost after a %d-byte line: %v\n%s", len(line), ids, tail(string(out)))
+		t.Errorf("findings lost after a %d-byte line: %v\n%s", len(line), ids, tailOf(string(out)))
 	}
 }
 
 // 100,000 copies of root records (ten distinct events, each repeated)
 // through the pipe: alert reads them all, notifies every distinct event,
 // and neither command dies (no SIGPIPE, no lost line).
-func TestPipelineHundredThousandDuplicates(t *testing.T) {
-	bin := buildCommands(t)
+func TestHostilePipelineHundredThousandDuplicates(t *testing.T) {
+	bin := binaries(t)
 	hook, url := startHook(t)
-	cfg := writeFile(t, fmt.Sprintf(pipelineAlertConfig, url))
+	cfg := writeConfig(t, fmt.Sprintf(pipelineAlertConfig, url))
 	logs := t.TempDir()
 	const total, distinct, perFile = 100_000, 10, 10_000
 	for file := range total / perFile {
@@ -237,7 +202,7 @@ func TestPipelineHundredThousandDuplicates(t *testing.T) {
 	}
 	ingestErr, alertErr := runPipeline(t, bin, logs, cfg)
 	if !strings.Contains(ingestErr, fmt.Sprintf("%d findings", total)) {
-		t.Fatalf("ingest did not write %d findings: %s", total, tail(ingestErr))
+		t.Fatalf("ingest did not write %d findings: %s", total, tailOf(ingestErr))
 	}
 	ids, posts := hook.seen()
 	for i := range distinct {
@@ -249,7 +214,7 @@ func TestPipelineHundredThousandDuplicates(t *testing.T) {
 		t.Errorf("notified %d distinct events, want %d", len(ids), distinct)
 	}
 	if strings.Contains(alertErr, `"level":"ERROR"`) {
-		t.Errorf("alert logged errors: %s", tail(alertErr))
+		t.Errorf("alert logged errors: %s", tailOf(alertErr))
 	}
 	t.Logf("%d findings through the pipe, %d distinct events in %d webhook posts", total, len(ids), posts)
 }
