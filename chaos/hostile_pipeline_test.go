@@ -15,6 +15,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"rootwatch/internal/match"
 )
@@ -217,4 +218,34 @@ func TestHostilePipelineHundredThousandDuplicates(t *testing.T) {
 		t.Errorf("alert logged errors: %s", tailOf(alertErr))
 	}
 	t.Logf("%d findings through the pipe, %d distinct events in %d webhook posts", total, len(ids), posts)
+}
+
+// `ingest --sink stdout` writes findings as valid UTF-8 JSON even when the
+// record's strings carry bytes that are not UTF-8 (strict consumers reject
+// anything else), and alert takes them.
+func TestHostilePipelineInvalidUTF8(t *testing.T) {
+	bin := binaries(t)
+	logs := t.TempDir()
+	writeLog(t, logs, "bad-utf8.json.gz", []string{rootRecord("ev-utf8", "agent \xff\xfe\xc3 <\u202e> https://evil.example")})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, filepath.Join(bin, "ingest"), "--source", logs, "--sink", "stdout").Output()
+	if err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want 1 finding, got %d lines", len(lines))
+	}
+	if !utf8.ValidString(lines[0]) || !json.Valid([]byte(lines[0])) {
+		t.Fatalf("finding line is not valid UTF-8 JSON: %q", lines[0])
+	}
+	var f match.Finding
+	if err := json.Unmarshal([]byte(lines[0]), &f); err != nil || f.UserAgent != "agent \ufffd\ufffd\ufffd <\u202e> https://evil.example" {
+		t.Fatalf("finding %+v (%v)", f, err)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(f.Record, &rec); err != nil || rec["userAgent"] != f.UserAgent {
+		t.Fatalf("embedded record %s (%v)", f.Record, err)
+	}
 }
