@@ -383,8 +383,8 @@ func liveLink(s string) string {
 	}
 	for _, loc := range liveHost.FindAllStringIndex(s, -1) {
 		m := s[loc[0]:loc[1]]
-		if next, _ := utf8.DecodeRuneInString(s[loc[1]:]); loc[1] < len(s) && (unicode.IsLetter(next) || unicode.IsDigit(next)) {
-			continue // the "TLD" goes on with digits: not a host name
+		if next, _ := utf8.DecodeRuneInString(s[loc[1]:]); loc[1] < len(s) && (unicode.IsLetter(next) || unicode.IsDigit(next) || unicode.In(next, unicode.Mn, unicode.Mc)) {
+			continue // the "TLD" goes on (with digits, or a mark on its last letter): not a host name
 		}
 		before, after := byte(' '), byte(' ')
 		if loc[0] > 0 {

@@ -499,8 +499,12 @@ func Fit(f Format, s string, n int) string {
 		marker = "..."
 	}
 	for cut := n - len(marker); ; {
-		if cut <= 0 {
-			return marker[:min(n, len(marker))]
+		if cut <= 0 { // no room for text: as much of the marker as fits
+			m := marker[:max(min(n, len(marker)), 0)]
+			for m != "" && !utf8.ValidString(m) {
+				m = m[:len(m)-1]
+			}
+			return m
 		}
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
 			cut--

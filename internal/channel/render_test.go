@@ -230,3 +230,14 @@ func TestRenderUpdateCountsEveryNewFinding(t *testing.T) {
 		t.Fatalf("update must count all new findings, not the %d carried: %q / %q", len(n.Findings), m.Title.In(Plain), m.Summary.In(Plain))
 	}
 }
+
+func TestFitTinyLimits(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for _, f := range []Format{Plain, SMS, Markdown} {
+			got := Fit(f, strings.Repeat("x.example ", 10), n)
+			if len(got) > n || !utf8.ValidString(got) {
+				t.Errorf("Fit(%s, %d) = %q", f, n, got)
+			}
+		}
+	}
+}
