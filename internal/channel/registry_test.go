@@ -169,3 +169,15 @@ func TestCheckResponse(t *testing.T) {
 		t.Errorf("204: %v", err)
 	}
 }
+
+// include_record is gone (alert keeps no records): true is an error that
+// says where the record is; false is accepted.
+func TestWebhookIncludeRecordRemoved(t *testing.T) {
+	_, err := parseConfig(t, "name: hook\ntype: webhook\nurl: https://hooks.example.com/x\ninclude_record: true\n").Build(testDeps(t))
+	if err == nil || !strings.Contains(err.Error(), "include_record: no longer supported") || !strings.Contains(err.Error(), "cloudtrail.records") {
+		t.Fatalf("include_record: true: %v", err)
+	}
+	if _, err := parseConfig(t, "name: hook\ntype: webhook\nurl: https://hooks.example.com/x\ninclude_record: false\n").Build(testDeps(t)); err != nil {
+		t.Fatalf("include_record: false: %v", err)
+	}
+}
