@@ -327,4 +327,3 @@ func (r *rootRegistry) list() []RootUse {
 	sort.Slice(out, func(i, j int) bool { return out[i].AccountID < out[j].AccountID })
 	return out
 }
-
