@@ -211,3 +211,34 @@ routes:
 		t.Errorf("compliance notice title %q", got)
 	}
 }
+
+// A root-session-issued finding (who opened a centralised-root session) is
+// context, not root use: it never becomes the account's last root use nor
+// opens a compliance notice.
+func TestRootSessionIssuedIsNotRootUse(t *testing.T) {
+	cfg := testConfig(t, `
+source: "-"
+channels: [{name: audit, type: console}, {name: chat, type: console}]
+routes:
+  - {match: {categories: [compliance]}, channels: [audit]}
+  - {channels: [chat]}
+`)
+	audit, chat := newRecorder("audit"), newRecorder("chat")
+	s := newService(t, cfg, audit, chat)
+	f := finding("888800000000", "198.51.100.1", match.CategoryAssumedRoot, 0)
+	f.Rule = match.RuleRootSessionIssued
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.RunStdin(ctx, strings.NewReader(lines(t, []match.Finding{f}))); err != nil {
+		t.Fatal(err)
+	}
+	if len(chat.notes()) == 0 {
+		t.Fatal("the finding was not routed")
+	}
+	if n := len(audit.notes()); n != 0 {
+		t.Errorf("a root-session-issued finding opened %d compliance notices", n)
+	}
+	if got := s.RootLastUsed().Accounts; len(got) != 0 {
+		t.Errorf("a root-session-issued finding counted as root use: %+v", got)
+	}
+}
