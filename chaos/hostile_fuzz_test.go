@@ -31,8 +31,9 @@ routes:
 // FuzzAlertStdin feeds arbitrary bytes to alert's `--source -` reader
 // (Service.RunStdin, what `alert --source -` runs): it must never panic or
 // hang, must end without error (bad lines are logged and counted), and
-// every line that is a finding (JSON with eventID and accountId) must be
-// in a notification by the end of input.
+// every line that is a valid finding (match.Finding.Validate: eventID,
+// accountId, a known severity, category, rule and path) must be in a
+// notification by the end of input.
 func FuzzAlertStdin(f *testing.F) {
 	good := func(id, acct string) string {
 		b, _ := json.Marshal(match.Finding{EventID: id, AccountID: acct, EventName: "ConsoleLogin",
@@ -89,7 +90,7 @@ func FuzzAlertStdin(f *testing.F) {
 		defer mu.Unlock()
 		for _, line := range bytes.Split(in, []byte("\n")) {
 			var fd match.Finding
-			if json.Unmarshal(line, &fd) != nil || fd.EventID == "" || fd.AccountID == "" {
+			if json.Unmarshal(line, &fd) != nil || fd.Validate() != nil {
 				continue
 			}
 			if !sent[fd.EventID] {

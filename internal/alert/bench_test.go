@@ -11,6 +11,7 @@ import (
 
 	"rootwatch/internal/channel"
 	"rootwatch/internal/match"
+	"rootwatch/internal/testutil"
 )
 
 // noop accepts everything.
@@ -121,14 +122,14 @@ func measureFirstSendLatency(b *testing.B, total, rate int) (p50, p99 time.Durat
 	done := make(chan error, 1)
 	go func() { done <- s.RunKafka(ctx) }()
 	defer func() { cancel(); <-done }()
-	waitFor(b, 15*time.Second, "ready", s.ready.Load)
+	testutil.WaitFor(b, 15*time.Second, "ready", s.ready.Load)
 	// Warm up: every account seen once, so compliance notices are out of the way.
 	var warm []match.Finding
 	for a := range 20 {
 		warm = append(warm, finding(fmt.Sprintf("2000000000%02d", a), "198.51.100.1", match.CategoryMutating, 0))
 	}
 	env.produce(warm...)
-	waitFor(b, 10*time.Second, "warm-up sent", func() bool {
+	testutil.WaitFor(b, 10*time.Second, "warm-up sent", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(sentAt) == len(warm)
@@ -146,7 +147,7 @@ func measureFirstSendLatency(b *testing.B, total, rate int) (p50, p99 time.Durat
 		env.produce(f)
 	}
 	tick.Stop()
-	waitFor(b, 20*time.Second, "all first sends", func() bool {
+	testutil.WaitFor(b, 20*time.Second, "all first sends", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(sentAt) >= total

@@ -172,18 +172,6 @@ func newService(t testing.TB, cfg *Config, chans ...*recorder) *Service {
 	return s
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func lines(t testing.TB, fs []match.Finding) string {
 	var b strings.Builder
 	for _, f := range fs {

@@ -18,6 +18,7 @@ import (
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/kafka/kafkatest"
 	"rootwatch/internal/match"
+	"rootwatch/internal/testutil"
 )
 
 const kafkaConfig = `
@@ -130,7 +131,7 @@ func (r *running) kill(t testing.TB) {
 }
 
 func (r *running) waitReady(t testing.TB) {
-	waitFor(t, 15*time.Second, "readiness", func() bool { return r.s.ready.Load() })
+	testutil.WaitFor(t, 15*time.Second, "readiness", func() bool { return r.s.ready.Load() })
 }
 
 func nonCompliance(ns []channel.Notification) []channel.Notification {
@@ -159,13 +160,13 @@ func TestKafkaBurstReplayAndRestore(t *testing.T) {
 		fs = append(fs, finding("111122223333", "198.51.100.7", match.CategoryMutating, i))
 	}
 	env.produce(fs[:1]...)
-	waitFor(t, 10*time.Second, "the open", func() bool { return len(nonCompliance(pager.notes())) == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the open", func() bool { return len(nonCompliance(pager.notes())) == 1 })
 	env.produce(fs[1:]...)
-	waitFor(t, 10*time.Second, "updates covering 1000 findings", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "updates covering 1000 findings", func() bool {
 		return covered(pager.notes())[nonCompliance(pager.notes())[0].Incident.ID] == 1000
 	})
 	env.produce(fs[:300]...) // replay
-	waitFor(t, 10*time.Second, "replay consumed", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "replay consumed", func() bool {
 		return value(t, r1.s.m.findings.WithLabelValues("duplicate")) == 300
 	})
 	time.Sleep(300 * time.Millisecond) // three group intervals: a wrong update would show
@@ -206,7 +207,7 @@ func TestKafkaBurstReplayAndRestore(t *testing.T) {
 		t.Fatalf("readyz: %q", body)
 	}
 	env.produce(fs[500:600]...) // replay after restart
-	waitFor(t, 10*time.Second, "replay after restart consumed", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "replay after restart consumed", func() bool {
 		return value(t, r2.s.m.findings.WithLabelValues("duplicate")) == 100
 	})
 	time.Sleep(300 * time.Millisecond)
@@ -215,31 +216,57 @@ func TestKafkaBurstReplayAndRestore(t *testing.T) {
 	}
 	// A new finding of the same session joins the restored incident as an update.
 	env.produce(finding("111122223333", "198.51.100.7", match.CategoryMutating, 1000))
-	waitFor(t, 10*time.Second, "update after restart", func() bool { return len(pager.notes()) == before+1 })
+	testutil.WaitFor(t, 10*time.Second, "update after restart", func() bool { return len(pager.notes()) == before+1 })
 	last := pager.notes()[before]
 	if last.Kind != channel.KindUpdate || last.Incident.Count != 1001 || last.State["thread"] != last.Incident.ID {
 		t.Fatalf("after restart got %s count %d state %v", last.Kind, last.Incident.Count, last.State)
 	}
 }
 
-// Bad messages are counted and parked in the DLQ; the stream goes on.
+// Bad messages, and findings with a severity, category or rule this
+// version does not know, are counted and parked in the DLQ with the
+// reason, never shown; the stream goes on.
 func TestKafkaBadMessageToDLQ(t *testing.T) {
 	env := newKafkaEnv(t)
 	cfg := env.config(kafkaConfig)
 	pager, chat := newRecorder("pager"), newRecorder("chat")
 	r := env.start(cfg, chat, pager)
 	r.waitReady(t)
-	env.produceRaw("111122223333", []byte("{not json"), []byte(`{"eventID":"x"}`))
+	ultra := finding("111122223333", "203.0.113.9", match.CategoryConsoleLogin, 7)
+	ultra.Severity = "ultra"
+	mention := finding("111122223333", "203.0.113.9", match.CategoryConsoleLogin, 8)
+	mention.Category = "<!channel>"
+	rule := finding("111122223333", "203.0.113.9", match.CategoryConsoleLogin, 9)
+	rule.Rule = "made-up"
+	env.produceRaw("111122223333", []byte("{not json"), []byte(`{"eventID":"x"}`), mustJSON(t, ultra), mustJSON(t, mention), mustJSON(t, rule))
 	env.produce(finding("111122223333", "203.0.113.9", match.CategoryConsoleLogin, 1))
-	waitFor(t, 10*time.Second, "the finding after bad messages", func() bool { return len(nonCompliance(pager.notes())) == 1 })
-	recs := kafkatest.ReadAll(t, env.cfg, DefaultDLQTopic, 2, 10*time.Second)
-	if len(recs) != 2 {
-		t.Fatalf("want 2 DLQ records, got %d", len(recs))
+	testutil.WaitFor(t, 10*time.Second, "the finding after bad messages", func() bool { return len(nonCompliance(pager.notes())) == 1 })
+	recs := kafkatest.ReadAll(t, env.cfg, DefaultDLQTopic, 5, 10*time.Second)
+	if len(recs) != 5 {
+		t.Fatalf("want 5 DLQ records, got %d", len(recs))
 	}
+	reasons := map[string]bool{}
 	for _, rec := range recs {
 		var e DLQEntry
 		if err := json.Unmarshal(rec.Value, &e); err != nil || e.Stage != "decode" || e.Reason == "" {
 			t.Fatalf("DLQ entry %s: %v", rec.Value, err)
+		}
+		reasons[e.Reason] = true
+	}
+	for _, want := range []string{`unknown severity "ultra"`, `unknown category "<!channel>"`, `unknown rule "made-up"`, "no accountId", "not a finding"} {
+		found := false
+		for r := range reasons {
+			found = found || strings.Contains(r, want)
+		}
+		if !found {
+			t.Errorf("no DLQ reason mentions %q: %v", want, reasons)
+		}
+	}
+	for _, n := range append(pager.notes(), chat.notes()...) {
+		for _, f := range n.Findings {
+			if f.EventID == ultra.EventID || f.EventID == mention.EventID || f.EventID == rule.EventID {
+				t.Errorf("rejected finding %s was shown", f.EventID)
+			}
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"rootwatch/internal/channel"
 	"rootwatch/internal/match"
+	"rootwatch/internal/testutil"
 )
 
 // slackAPI is a stand-in for Slack's chat.postMessage that checks each
@@ -151,7 +152,7 @@ routes:
 		fs = append(fs, finding("123456789012", "203.0.113.50", match.CategoryMutating, i))
 	}
 	env.produce(fs[:1]...)
-	waitFor(t, 10*time.Second, "slack open", func() bool { return len(slack.all()) == 1 })
+	testutil.WaitFor(t, 10*time.Second, "slack open", func() bool { return len(slack.all()) == 1 })
 	env.produce(fs[1:]...)
 	// Both channels are told about all 200 findings (PagerDuty carries the
 	// incident's count in custom_details; Slack the number of new events per reply).
@@ -166,8 +167,8 @@ routes:
 		c, _ := inc["count"].(float64)
 		return c
 	}
-	waitFor(t, 10*time.Second, "pagerduty told about 200 findings", func() bool { return pdCount() == 200 })
-	waitFor(t, 10*time.Second, "slack told about 200 findings", func() bool { return sent.max("slack") == 200 })
+	testutil.WaitFor(t, 10*time.Second, "pagerduty told about 200 findings", func() bool { return pdCount() == 200 })
+	testutil.WaitFor(t, 10*time.Second, "slack told about 200 findings", func() bool { return sent.max("slack") == 200 })
 	posts := slack.all()
 	if posts[0]["thread_ts"] != nil {
 		t.Fatalf("the open must be a new message, got thread_ts %v", posts[0]["thread_ts"])

@@ -8,12 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"rootwatch/internal/channel"
 	"rootwatch/internal/match"
 )
 
 // CategoryCompliance is the category of the notification sent when an
-// account's root user is used after not being used for root_unused_days.
-const CategoryCompliance match.Category = "compliance"
+// account's root user is used after not being used for root_unused_days
+// (defined with the channels, which title it).
+const CategoryCompliance = channel.CategoryCompliance
 
 // rules are the compiled routes, silences and allowlist: pure functions of
 // a finding, shared read-only by every partition worker.

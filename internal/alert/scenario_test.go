@@ -13,6 +13,7 @@ import (
 	"rootwatch/internal/channel"
 	"rootwatch/internal/kafka/kafkatest"
 	"rootwatch/internal/match"
+	"rootwatch/internal/testutil"
 )
 
 const pagerOnly = `
@@ -79,14 +80,14 @@ func TestKafkaCrashBetweenSendAndCommit(t *testing.T) {
 	r1.waitReady(t)
 	fs := sessions(6, 3, 0)
 	env.produce(fs...)
-	waitFor(t, 10*time.Second, "the crash", killed.Load)
+	testutil.WaitFor(t, 10*time.Second, "the crash", killed.Load)
 	r1.kill(t)
 	sentBefore := len(pager.notes())
 
 	pager.after = nil
 	r2 := env.start(cfg, pager)
 	r2.waitReady(t)
-	waitFor(t, 15*time.Second, "every incident and compliance notice alerted", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "every incident and compliance notice alerted", func() bool {
 		inc := byIncident(pager.notes())
 		if len(inc) != 12 { // 6 sessions + 6 first-root-use compliance notices
 			return false
@@ -141,14 +142,14 @@ func TestKafkaTwoReplicasRebalance(t *testing.T) {
 	a := env.start(cfg, pager)
 	a.waitReady(t)
 	env.produce(sessions(8, 5, 0)...)
-	waitFor(t, 10*time.Second, "first wave", func() bool { return len(byIncident(pager.notes())) == 16 })
+	testutil.WaitFor(t, 10*time.Second, "first wave", func() bool { return len(byIncident(pager.notes())) == 16 })
 
 	b := env.start(cfg, pager)
-	waitFor(t, 20*time.Second, "b owns a partition", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "b owns a partition", func() bool {
 		return b.s.ready.Load() && a.s.ready.Load() && len(b.s.RootUses()) > 0 && len(a.s.RootUses()) > 0
 	})
 	env.produce(sessions(8, 5, 5)...)
-	waitFor(t, 10*time.Second, "second wave", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "second wave", func() bool {
 		c := covered(pager.notes())
 		for _, ns := range byIncident(pager.notes()) {
 			if ns[0].Incident.Category != CategoryCompliance && c[ns[0].Incident.ID] != 10 {
@@ -162,7 +163,7 @@ func TestKafkaTwoReplicasRebalance(t *testing.T) {
 	}
 	a.stop(t) // b takes everything over
 	env.produce(sessions(8, 5, 10)...)
-	waitFor(t, 20*time.Second, "third wave through b alone", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "third wave through b alone", func() bool {
 		c := covered(pager.notes())
 		n := 0
 		for id, ns := range byIncident(pager.notes()) {
@@ -241,12 +242,12 @@ func TestKafkaOneChannelDown(t *testing.T) {
 	r.waitReady(t)
 	env.produce(sessions(4, 2, 0)...)
 	// chat gets all 4 opens while pager is still down.
-	waitFor(t, 10*time.Second, "chat opens", func() bool { return kinds(chat.notes())[channel.KindOpen] == 4 })
+	testutil.WaitFor(t, 10*time.Second, "chat opens", func() bool { return kinds(chat.notes())[channel.KindOpen] == 4 })
 	if len(pager.notes()) != 0 {
 		t.Fatalf("pager accepted while down")
 	}
 	perChannel := map[string]int{}
-	waitFor(t, 15*time.Second, "DLQ entries of both failing channels", func() bool {
+	testutil.WaitFor(t, 15*time.Second, "DLQ entries of both failing channels", func() bool {
 		clear(perChannel)
 		for _, rec := range kafkatest.ReadAll(t, env.cfg, DefaultDLQTopic, 1000, 300*time.Millisecond) {
 			var e DLQEntry
@@ -272,7 +273,7 @@ func TestKafkaOneChannelDown(t *testing.T) {
 	down.Store(false)
 	env.produce(sessions(4, 1, 2)...)
 	// Back up: every incident reaches pager (an open, then updates) and covers all 3 findings.
-	waitFor(t, 10*time.Second, "pager after recovery", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "pager after recovery", func() bool {
 		c := covered(pager.notes())
 		if len(c) != 4 {
 			return false
@@ -289,7 +290,7 @@ func TestKafkaOneChannelDown(t *testing.T) {
 			t.Fatalf("incident %s: pager got %v, first %s", id, kinds(ns), ns[0].Kind)
 		}
 	}
-	waitFor(t, 10*time.Second, "chat updates", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "chat updates", func() bool {
 		for _, c := range covered(chat.notes()) {
 			if c != 3 {
 				return false

@@ -8,15 +8,14 @@ package alert
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -176,9 +175,16 @@ func (s *Service) Close() { s.cancelSends() }
 // RootUses returns the last root use per account this replica knows of.
 func (s *Service) RootUses() []RootUse { return s.roots.list() }
 
+// MaxStdinLine bounds one line of `alert --source -`: four times the
+// largest finding ingest can write (match.MaxLineBytes), so every finding
+// ingest writes is read; a longer line (not a finding from ingest) is
+// skipped without being held in memory, logged and counted.
+const MaxStdinLine = 4 * match.MaxLineBytes
+
 // RunStdin reads JSON-line findings from r until EOF or ctx ends, with
-// state in memory (a pipe has no offsets to resume from). A bad line is
-// logged and counted.
+// state in memory (a pipe has no offsets to resume from). A line that is
+// not a valid finding, or is longer than MaxStdinLine, is logged, counted
+// and skipped; the stream goes on. A Message's Offset is its line number.
 func (s *Service) RunStdin(ctx context.Context, r io.Reader) error {
 	st := newPartState(0)
 	w := s.newWorker(st, nil, nil)
@@ -187,24 +193,19 @@ func (s *Service) RunStdin(ctx context.Context, r io.Reader) error {
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(in)
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), 16<<20)
-		var off int64
-		for sc.Scan() {
-			line := sc.Bytes()
-			if len(line) == 0 {
-				continue
-			}
-			m := Message{Offset: off, Value: append([]byte(nil), line...), Time: s.now()}
-			off++
+		err := readLines(r, MaxStdinLine, func(line int64, v []byte) bool {
 			select {
-			case in <- m:
+			case in <- Message{Offset: line, Value: v, Time: s.now()}:
+				return true
 			case <-ctx.Done():
-				readErr <- nil
-				return
+				return false
 			}
-		}
-		readErr <- sc.Err()
+		}, func(line, size int64) {
+			s.m.bad.WithLabelValues("too-long").Inc()
+			s.log.Warn("bad message", "offset", line, "reason", "too-long", "bytes", size,
+				"error", fmt.Sprintf("line of %d bytes is longer than the %d bytes a finding can be; skipped", size, MaxStdinLine))
+		})
+		readErr <- err
 	}()
 	s.ready.Store(true)
 	err := w.run(ctx, in)
@@ -216,6 +217,56 @@ func (s *Service) RunStdin(ctx context.Context, r io.Reader) error {
 	default:
 	}
 	return err
+}
+
+// readLines calls emit with each non-empty line of r (its 1-based number
+// and its bytes, without the line end; emit owns them) until EOF, or until
+// emit returns false. A line longer than max bytes is read past without
+// being kept, and reported to tooLong with its size. Only a read error is
+// returned.
+func readLines(r io.Reader, max int, emit func(line int64, v []byte) bool, tooLong func(line, size int64)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	var size int64 // bytes of the current line so far
+	var n int64
+	for {
+		chunk, err := br.ReadSlice('\n')
+		size += int64(len(chunk))
+		if size <= int64(max)+1 { // +1: the line end
+			buf = append(buf, chunk...)
+		} else {
+			buf = buf[:0]
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if size > 0 {
+			n++
+			switch {
+			case size > int64(max)+1:
+				tooLong(n, size)
+			default:
+				v := bytes.TrimRight(buf, "\r\n")
+				if len(bytes.TrimSpace(v)) > 0 {
+					if cap(buf) > 1<<20 {
+						buf = nil // hand a large line over instead of copying it
+					} else {
+						v = bytes.Clone(v)
+					}
+					if !emit(n, v) {
+						return nil
+					}
+				}
+			}
+		}
+		buf, size = buf[:0], 0
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 // timeoutChannel bounds one attempt, so a hanging provider becomes a
@@ -276,6 +327,3 @@ func (r *rootRegistry) list() []RootUse {
 	sort.Slice(out, func(i, j int) bool { return out[i].AccountID < out[j].AccountID })
 	return out
 }
-
-var _ = strconv.Itoa
-var _ = os.Stdin

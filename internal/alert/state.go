@@ -61,6 +61,9 @@ type incident struct {
 type seqFinding struct {
 	Seq     int           `json:"seq"`
 	Finding match.Finding `json:"finding"`
+	// Note is said with the finding to every channel (channel.Notification.Notes):
+	// that it is also a compliance notice, or what became of it.
+	Note string `json:"note,omitempty"`
 }
 
 // delivery is the log of one (incident, channel): written only after a
@@ -239,9 +242,15 @@ func (s *partState) ingest(r *rules, p *params, f *match.Finding, now time.Time,
 	s.mark(prefixDedup + f.EventID)
 
 	var res ingestResult
-	if s.noteRootUse(f, p.unusedAfter) {
-		res.compliance = s.openCompliance(r, p, f, now)
+	var prev *RootUse
+	if crossed, last := s.noteRootUse(f, p.unusedAfter); crossed {
+		res.compliance, prev = s.openCompliance(r, p, f, now), last
 	}
+	defer func() {
+		if res.compliance != nil {
+			s.noteCompliance(&res, f, prev, p.unusedAfter)
+		}
+	}()
 	if reason, ok := r.allowed(f); ok {
 		res.outcome, res.reason = OutcomeAllowlisted, reason
 		return res
@@ -278,11 +287,15 @@ func (s *partState) ingest(r *rules, p *params, f *match.Finding, now time.Time,
 
 // noteRootUse records f as the account's last root use when it is newer, and
 // reports whether the account crossed from "not used in the threshold" (or
-// never seen) to "used".
-func (s *partState) noteRootUse(f *match.Finding, unusedAfter time.Duration) bool {
+// never seen) to "used", with the use before (nil when never seen). Only
+// root activity counts (rule cis-root): context findings never do.
+func (s *partState) noteRootUse(f *match.Finding, unusedAfter time.Duration) (bool, *RootUse) {
+	if f.Rule != match.RuleCISRoot && f.Rule != "" {
+		return false, nil
+	}
 	prev := s.rootUse[f.AccountID]
 	if prev != nil && !f.EventTime.After(prev.Time) {
-		return false
+		return false, nil
 	}
 	s.rootUse[f.AccountID] = &RootUse{
 		AccountID: f.AccountID,
@@ -294,7 +307,37 @@ func (s *partState) noteRootUse(f *match.Finding, unusedAfter time.Duration) boo
 		MFA:       f.MFAUsed,
 	}
 	s.mark(prefixRootUse + f.AccountID)
-	return prev == nil || f.EventTime.Sub(prev.Time) >= unusedAfter
+	return prev == nil || f.EventTime.Sub(prev.Time) >= unusedAfter, prev
+}
+
+// noteCompliance makes a finding that is also a compliance notice say so
+// wherever it is shown: the incident the finding joined notes the notice
+// (so the console line of the root event says it, not only a log line),
+// and the notice notes what became of the event itself.
+func (s *partState) noteCompliance(res *ingestResult, f *match.Finding, prev *RootUse, unusedAfter time.Duration) {
+	days := int(unusedAfter / (24 * time.Hour))
+	since := "the first root use seen in this account"
+	if prev != nil {
+		since = fmt.Sprintf("the first root use in this account since %s (%d days before; the threshold is %d)",
+			prev.Time.UTC().Format("2006-01-02"), int(f.EventTime.Sub(prev.Time)/(24*time.Hour)), days)
+	}
+	var where string
+	switch res.outcome {
+	case OutcomeOpened, OutcomeUpdated:
+		where = "the event is in incident " + res.inc.ID
+		if n := len(res.inc.Recent); n > 0 && res.inc.Recent[n-1].Finding.EventID == f.EventID {
+			res.inc.Recent[n-1].Note = fmt.Sprintf("this event is also a compliance notice (incident %s): %s", res.compliance.ID, since)
+		}
+	case OutcomeAllowlisted:
+		where = "the event itself was allowlisted (" + res.reason + ")"
+	case OutcomeSilenced:
+		where = "the event itself was silenced (" + res.reason + ")"
+	default:
+		where = "the event itself matched no route"
+	}
+	if n := len(res.compliance.Recent); n > 0 {
+		res.compliance.Recent[n-1].Note = "compliance notice: " + since + "; " + where
+	}
 }
 
 func isConsole(f *match.Finding) bool {
@@ -433,6 +476,9 @@ func (inc *incident) notification(name string, d *delivery, kind channel.Kind) *
 	for _, sf := range inc.Recent {
 		if sf.Seq > d.Sent {
 			n.Findings = append(n.Findings, sf.Finding)
+			if sf.Note != "" {
+				n.Notes = append(n.Notes, sf.Note)
+			}
 		}
 	}
 	if n.State == nil {

@@ -72,9 +72,9 @@ func (l *statusLog) observe(ch string, n *channel.Notification, at time.Time) {
 	}
 	l.order = append(l.order, inc.ID)
 	if n.Kind == channel.KindOpen || inc.Title == "" {
-		inc.Title = m.Title
+		inc.Title = m.Title.In(channel.Plain) // html/template escapes it again for HTML
 	}
-	inc.Severity, inc.Category, inc.Account = string(n.Incident.Severity), string(n.Incident.Category), n.Incident.AccountID
+	inc.Severity, inc.Category, inc.Account = string(m.Severity), m.Category.In(channel.Plain), m.Account
 	inc.Kind, inc.Count, inc.LastSent = string(n.Kind), max(inc.Count, n.Incident.Count), at
 	if !containsString(inc.Channels, ch) {
 		inc.Channels = append(inc.Channels, ch)
@@ -122,9 +122,12 @@ type statusPage struct {
 	PerMinute     func(float64) string
 }
 
+// statusAccount is one row of the root-use table; the values from
+// findings are shown as every channel shows them (channel.Plain).
 type statusAccount struct {
 	RootLastUsed
-	Ago string
+	Ago                            string
+	AccountID, EventName, SourceIP string
 }
 
 type statusCount struct {
@@ -155,7 +158,9 @@ func (s *Service) status() statusPage {
 	ru := s.RootLastUsed()
 	p.ThresholdDays = ru.ThresholdDays
 	for _, a := range ru.Accounts {
-		p.Accounts = append(p.Accounts, statusAccount{RootLastUsed: a, Ago: daysAgo(a.DaysSince)})
+		p.Accounts = append(p.Accounts, statusAccount{RootLastUsed: a, Ago: daysAgo(a.DaysSince),
+			AccountID: channel.Untrusted(a.AccountID, 64).In(channel.Plain),
+			EventName: channel.Untrusted(a.EventName, 64).In(channel.Plain), SourceIP: channel.Untrusted(a.SourceIP, 64).In(channel.Plain)})
 	}
 	// Accounts where root was used recently come first.
 	sort.SliceStable(p.Accounts, func(i, j int) bool { return p.Accounts[i].Time.After(p.Accounts[j].Time) })

@@ -83,7 +83,7 @@ func TestStatusPageShowsAccountsIncidentsAndCounts(t *testing.T) {
 		"<code>444455556666</code>", "20 days ago", "not used in 7 days",
 		"Root console sign-in", // the console-login incident's title
 		"chat, pager",          // both channels notified it
-		"ConsoleLogin&lt;script&gt;alert(1)&lt;/script&gt;",
+		"ConsoleLogin‹script›alert(1)‹/script›", // shown as channel.Plain shows it, then HTML-escaped
 		"<td>opened</td>", "<td>chat</td>",
 	} {
 		if !strings.Contains(body, want) {

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"rootwatch/internal/channel"
 	"rootwatch/internal/match"
@@ -157,8 +158,12 @@ func (w *worker) handle(ctx context.Context, m Message) error {
 	if err := json.Unmarshal(m.Value, &f); err != nil {
 		return w.bad(ctx, m, "decode", fmt.Errorf("not a finding: %w", err))
 	}
-	if f.EventID == "" || f.AccountID == "" {
-		return w.bad(ctx, m, "invalid", errors.New("finding has no eventID or accountId"))
+	// Unknown severities, categories and rules are refused, never shown.
+	if err := f.Validate(); err != nil {
+		return w.bad(ctx, m, "invalid", fmt.Errorf("finding rejected: %w", err))
+	}
+	if f.Rule == "" {
+		f.Rule = match.RuleCISRoot // a producer from before rules
 	}
 	now := w.svc.now()
 	res := w.st.ingest(w.svc.rules, &w.svc.params, &f, now, w.chans)
@@ -187,7 +192,12 @@ func (w *worker) handle(ctx context.Context, m Message) error {
 		}
 		if inc == res.compliance {
 			s.m.incidents.Inc()
-			w.log.Info("root used after being unused", "incident", inc.ID, "account", f.AccountID, "days", s.cfg.RootUnusedDays)
+			alsoIn := ""
+			if res.inc != nil {
+				alsoIn = res.inc.ID
+			}
+			w.log.Info("root used after being unused", "incident", inc.ID, "account", f.AccountID, "days", s.cfg.RootUnusedDays,
+				"eventID", f.EventID, "alsoInIncident", alsoIn)
 		}
 		// The finding's offset waits for every delivery it added work to.
 		for _, d := range inc.Out {
@@ -201,10 +211,12 @@ func (w *worker) handle(ctx context.Context, m Message) error {
 }
 
 // bad counts and parks a message that is not a finding; it never stops the worker
-// unless the DLQ itself cannot be written.
+// unless the DLQ itself cannot be written. The log line carries a short,
+// quoted excerpt of the message, never the whole (attacker-sized) value.
 func (w *worker) bad(ctx context.Context, m Message, reason string, err error) error {
 	w.svc.m.bad.WithLabelValues(reason).Inc()
-	w.log.Warn("bad message", "offset", m.Offset, "reason", reason, "error", err)
+	w.log.Warn("bad message", "offset", m.Offset, "reason", reason, "error", err,
+		"bytes", len(m.Value), "excerpt", excerptOf(m.Value, 120))
 	if w.svc.dlq == nil {
 		return nil
 	}
@@ -453,3 +465,16 @@ func (w *worker) publishState() {
 }
 
 var errKilled = errors.New("alert service killed")
+
+// excerptOf quotes at most n bytes of an untrusted message for a log line
+// (every non-printable character escaped), saying how much was left out.
+func excerptOf(b []byte, n int) string {
+	if len(b) <= n {
+		return strconv.QuoteToASCII(string(b))
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(b[cut]) {
+		cut--
+	}
+	return strconv.QuoteToASCII(string(b[:cut])) + fmt.Sprintf(" …(%d more bytes)", len(b)-cut)
+}

@@ -55,16 +55,19 @@ var awsThrottle = map[string]bool{
 	"TooManyRequestsException": true, "RequestLimitExceeded": true, "RequestThrottled": true,
 }
 
-// awsError maps an SDK error to the shared error model: an API error with
-// an HTTP status becomes *HTTPError (throttling codes as 429), so Retryable
-// decides as for every other channel; transport errors stay retryable.
+// awsError maps an SDK error to the shared error model: an API error (an
+// answer with an HTTP status of 300 or more) becomes *HTTPError
+// (throttling codes as 429), so Retryable decides as for every other
+// channel. Everything else stays a retryable error that says what went
+// wrong: no answer at all (the SDK reports status 0: connection refused,
+// reset or closed) or a 2xx answer the SDK could not read.
 func awsError(name, op string, err error) error {
 	if err == nil {
 		return nil
 	}
 	var re *smithyhttp.ResponseError
 	var ae smithy.APIError
-	if errors.As(err, &re) && re.Response != nil {
+	if errors.As(err, &re) && re.Response != nil && re.HTTPStatusCode() >= 300 {
 		status := re.HTTPStatusCode()
 		body := op
 		if errors.As(err, &ae) {
@@ -75,5 +78,19 @@ func awsError(name, op string, err error) error {
 		}
 		return &HTTPError{Channel: name, Status: status, Body: body}
 	}
-	return &sendError{msg: fmt.Sprintf("%s: %s: %v", name, op, err), cause: err}
+	what := "no answer"
+	if re != nil && re.Response != nil && re.HTTPStatusCode() != 0 {
+		what = fmt.Sprintf("HTTP %d with an unreadable answer", re.HTTPStatusCode())
+	}
+	cause := err
+	if re != nil && re.Err != nil {
+		cause = re.Err
+	}
+	return &sendError{msg: fmt.Sprintf("%s: %s: %s (transient): %s", name, op, what, excerpt([]byte(cause.Error()))), cause: err}
+}
+
+// errNoMessageID is a 2xx answer without the message ID every successful
+// Publish and SendEmail returns: it could not be read, so it is retried.
+func errNoMessageID(name, op string) error {
+	return &sendError{msg: fmt.Sprintf("%s: %s: HTTP 200 without a MessageId (transient)", name, op)}
 }

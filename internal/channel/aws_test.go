@@ -182,3 +182,61 @@ func TestSESSendEmail(t *testing.T) {
 		t.Fatalf("MessageRejected: %d attempts, %v; want one", res.Attempts, res.Err)
 	}
 }
+
+// A send to SNS or SES that gets no answer, or a 2xx answer that cannot be
+// read, is transient: retried like a 5xx, and the last error says which.
+func TestAWSNoAnswerAndUnreadableAnswerRetried(t *testing.T) {
+	hangUp := func(w http.ResponseWriter) {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			c.Close()
+		}
+	}
+	garbage := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/xml")
+		fmt.Fprint(w, "<html>not an AWS answer")
+	}
+	empty := func(w http.ResponseWriter) { w.WriteHeader(200) }
+	for _, tc := range []struct {
+		name string
+		typ  string
+	}{{"sns", "sns"}, {"ses", "ses"}, {"sns-sms", "sns-sms"}} {
+		for _, fault := range []struct {
+			name   string
+			answer func(w http.ResponseWriter)
+			reason string
+		}{
+			{"no answer", hangUp, "no answer (transient)"},
+			{"unreadable 200", garbage, "HTTP 200 with an unreadable answer (transient)"},
+			{"empty 200", empty, "without a MessageId (transient)"},
+		} {
+			t.Run(tc.name+"/"+fault.name, func(t *testing.T) {
+				var f *fake
+				var cfg string
+				switch tc.typ {
+				case "ses":
+					f = fakeSESv2(t)
+					cfg = "name: ses\ntype: ses\nfrom: a@example.com\nto: [b@example.com]\nbase_url: " + f.srv.URL + "\n"
+				case "sns":
+					f = fakeSNS(t)
+					cfg = "name: topic\ntype: sns\ntopic_arn: arn:aws:sns:us-east-1:123456789012:t\nbase_url: " + f.srv.URL + "\n"
+				default:
+					f = fakeSNS(t)
+					cfg = "name: sms\ntype: sns-sms\nphone_number: \"+14155550199\"\nbase_url: " + f.srv.URL + "\n"
+				}
+				ch := mustBuild(t, cfg, awsDeps(t))
+				sl := &fakeSleep{}
+				p := RetryPolicy{MaxAttempts: 2, Sleep: sl.sleep}
+				f.failNext(fault.answer)
+				if res := p.Do(testCtx(t), ch, sampleNotification(KindOpen)); res.Err != nil || res.Attempts != 2 {
+					t.Fatalf("%s then ok: %d attempts, %v; want success on the second", fault.name, res.Attempts, res.Err)
+				}
+				f.failNext(fault.answer, fault.answer)
+				res := p.Do(testCtx(t), ch, sampleNotification(KindOpen))
+				if res.Err == nil || res.Attempts != 2 || !strings.Contains(res.Err.Error(), fault.reason) {
+					t.Fatalf("%s twice: %d attempts, %v; want 2 attempts and an error saying %q", fault.name, res.Attempts, res.Err, fault.reason)
+				}
+			})
+		}
+	}
+}

@@ -67,7 +67,16 @@ type Notification struct {
 	// notification (incident, sequence number, channel); channels send it
 	// where the provider accepts one (Zendesk, the generic webhook).
 	IdempotencyKey string
+	// Notes are short sentences the alert stage adds for people, e.g. that a
+	// finding is also a compliance notice (root used after being unused);
+	// every channel shows them (the console on its one line).
+	Notes []string
 }
+
+// CategoryCompliance is the category of the notice the alert stage sends
+// when an account's root user is used after being unused for its
+// threshold (a notification, never a finding's category).
+const CategoryCompliance match.Category = "compliance"
 
 // Channel sends a notification once. It must not retry by itself: the
 // caller wraps it in the shared retry policy (see Retryable). The returned

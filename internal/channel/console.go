@@ -12,8 +12,9 @@ import (
 func init() { Register("console", newConsole) }
 
 // console writes one readable line per notification to stdout, for the
-// demo and for piping into other tools. Values are cleaned of control
-// characters, so a hostile user agent cannot inject terminal escapes.
+// demo and for piping into other tools. It is read by people like every
+// other channel: text is Plain (invisible characters marked, so a hostile
+// user agent cannot inject terminal escapes; URLs and hosts defanged).
 type console struct {
 	name string
 	mu   sync.Mutex
@@ -44,12 +45,16 @@ func (c *console) Send(ctx context.Context, n *Notification) (map[string]string,
 	}
 	m := Render(n)
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "%s %-7s %-8s %s | %s | incident %s\n",
+	fmt.Fprintf(&sb, "%s %-7s %-8s %s | %s | incident %s",
 		c.now().UTC().Format(time.RFC3339), strings.ToUpper(string(n.Kind)), m.Severity,
-		m.Title, m.Summary, m.IncidentID)
+		m.Title.In(Plain), m.Summary.In(Plain), m.IncidentID.In(Plain))
+	for _, note := range m.Notes {
+		sb.WriteString(" | note: " + note.In(Plain))
+	}
+	sb.WriteString("\n")
 	if c.events {
 		for _, e := range m.Events {
-			sb.WriteString("    " + e.line(escPlain) + "\n")
+			sb.WriteString("    " + e.Line(Plain) + "\n")
 		}
 	}
 	c.mu.Lock()

@@ -149,23 +149,32 @@ func emailAddresses(c Config, from string, to []string) (string, []string, error
 
 func (e *email) Name() string { return e.name }
 
-// emailContent renders the subject (one line, no CR/LF), the plain-text
-// part and the HTML part (every value html-escaped).
+// maxSubject bounds an email subject: RFC 5322 allows 998 characters a
+// line and recommends 78; mail clients show about 150.
+const maxSubject = 150
+
+// emailContent renders the subject (Plain, one line), the plain-text part
+// (Plain: mail clients link bare URLs and hosts, so they are defanged) and
+// the HTML part (HTML).
 func emailContent(prefix string, n *Notification) (subject, text, htmlBody string) {
 	m := Render(n)
-	subject = escHeader(prefix + " " + strings.ToUpper(string(m.Severity)) + ": " + m.Title)
-	text = m.text(defang) + "\n-- \nrootwatch\n" // mail clients link bare URLs
+	subject = Fit(Plain, prefix+" "+strings.ToUpper(string(m.Severity))+": "+m.Title.In(Plain), maxSubject)
+	text = m.Body(Plain) + "\n-- \nrootwatch\n"
 	var sb strings.Builder
 	sb.WriteString(`<!DOCTYPE html><html><body style="font-family:sans-serif">`)
-	fmt.Fprintf(&sb, "<h2>%s</h2>\n<p>%s</p>\n<table>\n", escHTML(m.Title), escHTML(m.Summary))
+	fmt.Fprintf(&sb, "<h2>%s</h2>\n<p>%s</p>\n", m.Title.In(HTML), m.Summary.In(HTML))
+	for _, note := range m.Notes {
+		fmt.Fprintf(&sb, "<p><b>Note:</b> %s</p>\n", note.In(HTML))
+	}
+	sb.WriteString("<table>\n")
 	for _, f := range m.Facts {
-		fmt.Fprintf(&sb, "<tr><th align=\"left\">%s</th><td>%s</td></tr>\n", escHTML(f.Label), escHTML(f.Value))
+		fmt.Fprintf(&sb, "<tr><th align=\"left\">%s</th><td>%s</td></tr>\n", f.Label, f.Value.In(HTML))
 	}
 	sb.WriteString("</table>\n")
 	if len(m.Events) > 0 {
 		sb.WriteString("<h3>Events</h3>\n<ul>\n")
 		for _, ev := range m.Events {
-			fmt.Fprintf(&sb, "<li>%s</li>\n", ev.line(escHTML))
+			fmt.Fprintf(&sb, "<li>%s</li>\n", ev.Line(HTML))
 		}
 		if m.Omitted > 0 {
 			fmt.Fprintf(&sb, "<li>…and %d more</li>\n", m.Omitted)
@@ -207,7 +216,7 @@ func (e *email) Send(ctx context.Context, n *Notification) (map[string]string, e
 		msg.SetGenHeader(gomail.HeaderInReplyTo, root)
 		msg.SetGenHeader(gomail.HeaderReferences, root)
 	}
-	msg.SetGenHeader("X-Rootwatch-Incident", escHeader(n.Incident.ID))
+	msg.SetGenHeader("X-Rootwatch-Incident", safeToken(n.Incident.ID, 128))
 	msg.SetGenHeader("X-Rootwatch-Kind", string(n.Kind))
 	msg.SetBodyString(gomail.TypeTextPlain, text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, htmlBody)

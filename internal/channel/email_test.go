@@ -110,13 +110,13 @@ func TestEmailEndToEnd(t *testing.T) {
 	}
 
 	text, html := first.parts["text/plain"], first.parts["text/html"]
-	if !strings.Contains(text, "Account: 123456789012") || !strings.Contains(text, "agent <script>alert(1)</script> Bcc: x@evil.example") {
+	if !strings.Contains(text, "Account: 123456789012") || !strings.Contains(text, "agent ‹script›alert(1)‹/script› Bcc: x@evil[.]example") {
 		t.Errorf("text part:\n%s", text)
 	}
 	if strings.Contains(html, "<script>") || !strings.Contains(html, "&lt;script&gt;alert(1)&lt;/script&gt;") {
 		t.Errorf("html part not escaped:\n%s", html)
 	}
-	if !strings.Contains(second.parts["text/plain"], "2 more root events: GetCallerIdentity Bcc: y@evil.example, ConsoleLogin") {
+	if !strings.Contains(second.parts["text/plain"], "2 more root events: GetCallerIdentity Bcc: y@evil[.]example, ConsoleLogin") {
 		t.Errorf("follow-up text:\n%s", second.parts["text/plain"])
 	}
 }

@@ -43,8 +43,9 @@ func Permanent(err error) error {
 }
 
 // Retryable is the one place that decides whether a failed send is worth
-// another try, and how long the provider asked us to wait: 429, 5xx and
-// network errors retry; other 4xx and PermanentError do not.
+// another try, and how long the provider asked us to wait: 429, 408, 5xx,
+// network errors, no answer and unreadable 2xx answers retry; other 4xx
+// and PermanentError do not.
 func Retryable(err error) (retry bool, after time.Duration) {
 	if err == nil {
 		return false, 0
@@ -57,6 +58,9 @@ func Retryable(err error) (retry bool, after time.Duration) {
 	if errors.As(err, &he) {
 		switch {
 		case he.Status == http.StatusTooManyRequests, he.Status >= 500:
+			return true, he.RetryAfter
+		case he.Status == 0, he.Status >= 200 && he.Status <= 299:
+			// No status, or a success that could not be read: transient.
 			return true, he.RetryAfter
 		case he.Status == http.StatusRequestTimeout:
 			return true, he.RetryAfter

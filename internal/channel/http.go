@@ -159,7 +159,7 @@ func checkStatus(channel, what string, resp *http.Response, body []byte, now tim
 // doJSON sends v as JSON and decodes a JSON answer into out (when not nil).
 func (h *httpDoer) doJSON(ctx context.Context, r request, v, out any) (*response, error) {
 	if v != nil {
-		b, err := json.Marshal(v)
+		b, err := encodeJSON(v)
 		if err != nil {
 			return nil, Permanent(h.errorf(r, "encode: %v", err))
 		}

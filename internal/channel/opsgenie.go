@@ -63,6 +63,15 @@ func ogPriority(s match.Severity) string {
 	return "P4"
 }
 
+// Opsgenie Alert API limits: message "limited to 130 characters",
+// description "limited to 15000 characters", note "limited to 25000
+// characters" (docs.opsgenie.com, Alert API).
+const (
+	maxOGMessage     = 130
+	maxOGDescription = 15000
+	maxOGNote        = 25000
+)
+
 // ogAlias is the alert alias of an incident (at most 512 characters).
 func ogAlias(id string) string { return providerKey("rootwatch-", id, 512) }
 
@@ -81,24 +90,24 @@ func (o *opsgenie) Send(ctx context.Context, n *Notification) (map[string]string
 	switch {
 	case n.Kind == KindResolve:
 		r = request{method: http.MethodPost, url: o.base + "/v2/alerts/" + url.PathEscape(alias) + "/close?identifierType=alias", what: "close alert"}
-		body = map[string]string{"source": "rootwatch", "user": "rootwatch", "note": clean(m.Summary, 25000)}
+		body = map[string]string{"source": "rootwatch", "user": "rootwatch", "note": Fit(Plain, m.Summary.In(Plain), maxOGNote)}
 	case n.Kind == KindUpdate && n.State["alias"] != "":
 		r = request{method: http.MethodPost, url: o.base + "/v2/alerts/" + url.PathEscape(alias) + "/notes?identifierType=alias", what: "add note"}
-		body = map[string]string{"source": "rootwatch", "user": "rootwatch", "note": clean(m.text(escPlain), 25000)}
+		body = map[string]string{"source": "rootwatch", "user": "rootwatch", "note": Fit(Plain, m.Body(Plain), maxOGNote)}
 	default: // open, repeat, or an update whose open was never delivered
 		a := map[string]any{
-			"message":     clean(m.Title, 130),
+			"message":     Fit(Plain, m.Title.In(Plain), maxOGMessage),
 			"alias":       alias,
-			"description": truncateRaw(m.text(escPlain), 15000),
+			"description": Fit(Plain, m.Body(Plain), maxOGDescription),
 			"tags":        append([]string{"rootwatch", "root-activity"}, o.cfg.Tags...),
 			"details": map[string]string{
-				"account":  safeToken(n.Incident.AccountID, 32),
-				"category": clean(string(n.Incident.Category), 40),
-				"severity": clean(string(n.Incident.Severity), 16),
-				"incident": clean(n.Incident.ID, 128),
+				"account":  m.Account,
+				"category": Fit(Plain, m.Category.In(Plain), 64),
+				"severity": string(m.Severity),
+				"incident": Fit(Plain, m.IncidentID.In(Plain), 200),
 				"kind":     string(n.Kind),
 			},
-			"entity":   "aws-account-" + safeToken(n.Incident.AccountID, 32),
+			"entity":   "aws-account-" + m.Account,
 			"source":   "rootwatch",
 			"priority": ogPriority(n.Incident.Severity),
 		}

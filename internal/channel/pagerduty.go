@@ -90,6 +90,10 @@ func pdSeverity(s match.Severity) string {
 	return "info"
 }
 
+// maxPDSummary: payload.summary is "a brief text summary of the event …
+// maximum length is 1024 characters" (Events API v2).
+const maxPDSummary = 1024
+
 // pdDedupKey is the dedup_key of an incident (at most 255 characters).
 func pdDedupKey(id string) string { return providerKey("rootwatch/", id, 255) }
 
@@ -103,26 +107,33 @@ func (p *pagerDuty) event(n *Notification) pdEvent {
 	m := Render(n)
 	src := p.source
 	if src == "" {
-		src = "aws-account-" + safeToken(n.Incident.AccountID, 32)
+		src = "aws-account-" + m.Account
 	}
 	ts := n.Incident.LastSeen
 	if len(n.Findings) > 0 {
 		ts = n.Findings[0].EventTime
 	}
 	pl := &pdPayload{
-		Summary:  fitBytes(clean(m.Title+" — "+m.Summary, 1024), 1024),
+		Summary:  Fit(Plain, m.Title.In(Plain)+" — "+m.Summary.In(Plain), maxPDSummary),
 		Source:   src,
 		Severity: pdSeverity(n.Incident.Severity),
-		Class:    clean(string(n.Incident.Category), 64),
-		Group:    safeToken(n.Incident.AccountID, 32),
+		Class:    Fit(Plain, m.Category.In(Plain), 64),
+		Group:    m.Account,
 		CustomDetails: map[string]any{
 			"kind":     n.Kind,
-			"incident": boundedIncident(n.Incident),
-			"findings": boundedFindings(n.Findings, false),
+			"incident": boundedIncident(n.Incident, displayValue),
+			"findings": boundedFindings(n.Findings, displayValue),
 		},
 	}
-	if len(n.Findings) > 0 {
-		pl.Component = clean(n.Findings[0].EventSource, 64)
+	if len(m.Notes) > 0 {
+		var notes []string
+		for _, note := range m.Notes {
+			notes = append(notes, note.In(Plain))
+		}
+		pl.CustomDetails["notes"] = notes
+	}
+	if len(m.Events) > 0 {
+		pl.Component = Fit(Plain, m.Events[0].Source.In(Plain), 64)
 	}
 	if !ts.IsZero() {
 		pl.Timestamp = ts.UTC().Format(time.RFC3339)

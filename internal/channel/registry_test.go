@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"rootwatch/internal/config"
+	"rootwatch/internal/testutil"
 )
 
 func TestConfigErrorsNameChannelAndField(t *testing.T) {
@@ -116,7 +117,7 @@ func TestNewConfig(t *testing.T) {
 }
 
 func TestConsoleOneLinePerNotification(t *testing.T) {
-	var buf syncBuffer
+	var buf testutil.SyncBuffer
 	d := testDeps(t)
 	d.Stdout = &buf
 	ch := mustBuild(t, "name: console\ntype: console\n", d)
@@ -140,7 +141,7 @@ func TestConsoleOneLinePerNotification(t *testing.T) {
 		t.Errorf("update line = %q", lines[1])
 	}
 
-	buf = syncBuffer{}
+	buf = testutil.SyncBuffer{}
 	d.Stdout = &buf
 	ch = mustBuild(t, "name: console\ntype: console\nevents: true\n", d)
 	if _, err := ch.Send(testCtx(t), sampleNotification(KindUpdate, sampleFinding(1), sampleFinding(2))); err != nil {
@@ -166,5 +167,17 @@ func TestCheckResponse(t *testing.T) {
 	ok.WriteHeader(204)
 	if err := CheckResponse("x", ok.Result(), testNow); err != nil {
 		t.Errorf("204: %v", err)
+	}
+}
+
+// include_record is gone (alert keeps no records): true is an error that
+// says where the record is; false is accepted.
+func TestWebhookIncludeRecordRemoved(t *testing.T) {
+	_, err := parseConfig(t, "name: hook\ntype: webhook\nurl: https://hooks.example.com/x\ninclude_record: true\n").Build(testDeps(t))
+	if err == nil || !strings.Contains(err.Error(), "include_record: no longer supported") || !strings.Contains(err.Error(), "cloudtrail.records") {
+		t.Fatalf("include_record: true: %v", err)
+	}
+	if _, err := parseConfig(t, "name: hook\ntype: webhook\nurl: https://hooks.example.com/x\ninclude_record: false\n").Build(testDeps(t)); err != nil {
+		t.Fatalf("include_record: false: %v", err)
 	}
 }

@@ -16,8 +16,10 @@ func TestClean(t *testing.T) {
 	}{
 		{"plain", 10, "plain"},
 		{"  a\r\n\tb  ", 10, "a b"},
-		{"x\x1b[31my\x00z\u202eq\u200bw", 20, "x[31myzqw"},
+		{"x\x1b[31my\x00z\u202eq\u200bw", 80, "x[U+001B][31my[U+0000]z[U+202E]q[U+200B]w"},
 		{"bad\xffutf8", 20, "bad\ufffdutf8"},
+		{"tag\U000E0041", 20, "tag[U+E0041]"},
+		{"c1\u0085x\u0090", 20, "c1 x[U+0090]"},
 		{strings.Repeat("a", 30), 20, strings.Repeat("a", 20-markerRunes) + truncMarker},
 		{strings.Repeat("a", 20), 20, strings.Repeat("a", 20)},
 		{strings.Repeat("a", 20) + "   \n", 20, strings.Repeat("a", 20)},
@@ -33,46 +35,135 @@ func TestClean(t *testing.T) {
 	}
 }
 
-func TestEscapers(t *testing.T) {
-	in := "<!channel> <http://evil|click> *bold* _i_ ~s~ `c` &<>"
-	if got, want := escSlack(in), "&lt;!channel&gt; &lt;http[:]//evil|click&gt; ∗bold∗ ˍiˍ ∼s∼ ˋcˋ &amp;&lt;&gt;"; got != want {
-		t.Errorf("escSlack = %q, want %q", got, want)
+// What counts as a link: schemes (any with //, the dangerous ones without),
+// host names with a letter TLD; not IP addresses, versions, AWS service
+// names or the AWS fields people read exactly.
+func TestDefang(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://evil.example/up": "hxxps[:]//evil[.]example/up",
+		"HTTP://EVIL.EXAMPLE":     "HxxP[:]//EVIL[.]EXAMPLE",
+		"ftp://x.example":         "fxp[:]//x[.]example",
+		"hxxps://evil.example":    "hxxps[:]//evil[.]example",
+		"javascript:alert(1)":     "javascript[:]alert(1)",
+		"mailto:a@evil.example":   "mailto[:]a@evil[.]example",
+		`https:\\evil.example`:    `hxxps[:]\\evil[.]example`,
+		"custom+x://y":            "custom+x[:]//y",
+		"www.evil.example":        "www[.]evil[.]example",
+		"evil.example/login":      "evil[.]example/login",
+		"www.evil":                "www[.]evil",
+		"bücher.example":          "bücher[.]example",
+		"evil。example ｅｖｉｌ．ｅｘａｍｐｌｅ": "evil[.]example ｅｖｉｌ[.]ｅｘａｍｐｌｅ",
+		"xn--80ak6aa92e.com":                  "xn--80ak6aa92e[.]com",
+		"a.xn--p1ai":                          "a[.]xn--p1ai",
+		"end of sentence.":                    "end of sentence.",
+		"203.0.113.9":                         "203.0.113.9",
+		"2001:db8::1":                         "2001:db8::1",
+		"Mozilla/5.0 (X11; Linux x86_64)":     "Mozilla/5.0 (X11; Linux x86_64)",
+		"aws-cli/2.15.0 Python/3.11.6":        "aws-cli/2.15.0 Python/3.11.6",
+		"s3:GetObject":                        "s3:GetObject",
+		"arn:aws:iam::123456789012:root":      "arn:aws:iam::123456789012:root",
+		"signin.amazonaws.com":                "signin.amazonaws.com",
+		"(iam.amazonaws.com)":                 "(iam.amazonaws.com)",
+		"bucket.s3.amazonaws.com":             "bucket[.]s3[.]amazonaws[.]com",
+		"iam.amazonaws.com/x":                 "iam[.]amazonaws[.]com/x",
+		"x@iam.amazonaws.com":                 "x@iam[.]amazonaws[.]com",
+		"1.12.x e.g. i.e.":                    "1.12.x e.g. i.e.",
+		"md/command#s3.ls":                    "md/command#s3[.]ls",
+		"<http://evil.example|click>":         "<hxxp[:]//evil[.]example|click>",
+		"[l](https://evil.example/l)":         "[l](hxxps[:]//evil[.]example/l)",
+		"already hxxps[:]//evil[.]example/up": "already hxxps[:]//evil[.]example/up",
+	} {
+		if got := defang(in); got != want {
+			t.Errorf("defang(%q) = %q, want %q", in, got, want)
+		}
 	}
-	if got := escSlack("aws-sdk x86_64 exec-env/AWS_Lambda"); got != "aws-sdk x86_64 exec-env/AWS_Lambda" {
-		t.Errorf("escSlack changed intra-word underscores: %q", got)
-	}
-	if got, want := escMarkdown("[x](http://e) *b* <i> #h x86_64 _u_"), `\[x\](http\[:\]//e) \*b\* \<i\> #h x86_64 \_u\_`; got != want {
-		t.Errorf("escMarkdown = %q, want %q", got, want)
-	}
-	if got, want := escCard("[x](http://e) *b* <i>"), "［x］(http［:］//e) ∗b∗ ‹i›"; got != want {
-		t.Errorf("escCard = %q, want %q", got, want)
-	}
-	if got, want := escHTML(`<script>"&'`), "&lt;script&gt;&#34;&amp;&#39;"; got != want {
-		t.Errorf("escHTML = %q, want %q", got, want)
-	}
-	if got := escHeader("Subject\r\nBcc: x@evil"); strings.ContainsAny(got, "\r\n") {
-		t.Errorf("escHeader kept a line break: %q", got)
+	for in, want := range map[string]string{
+		"reset at https://evil.example/reset-mfa now": "reset at (link removed) now",
+		"go to evil.example/login or www.x.example":   "go to (link removed) or (link removed)",
+		"mail a@evil.example":                         "mail (link removed)",
+		"ConsoleLogin from 203.0.113.9":               "ConsoleLogin from 203.0.113.9",
+		"(signin.amazonaws.com)":                      "(signin.amazonaws.com)",
+	} {
+		if got := stripLinks(in); got != want {
+			t.Errorf("stripLinks(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 
-func TestFitEscaped(t *testing.T) {
+// Each output kind's step on one hostile value.
+func TestFormats(t *testing.T) {
+	v := Untrusted("<!channel> <http://evil.example|click> *bold* _i_ ~s~ `c` &<> [l](https://evil.example/l) {{DATE(2017-02-14T06:08:39Z, SHORT)}} ${x} \u202e www.evil.example", 400)
+	for f, want := range map[Format]string{
+		Plain:       "‹!channel› ‹hxxp[:]//evil[.]example|click› ∗bold∗ ˍiˍ ∼s∼ ˋcˋ &‹› [l](hxxps[:]//evil[.]example/l) {{DATE(2017-02-14T06:08:39Z, SHORT)}} ${x} [U+202E] www[.]evil[.]example",
+		SlackMrkdwn: "&lt;!channel&gt; &lt;hxxp[:]//evil[.]example|click&gt; ∗bold∗ ˍiˍ ∼s∼ ˋcˋ &amp;&lt;&gt; [l](hxxps[:]//evil[.]example/l) {{DATE(2017-02-14T06:08:39Z, SHORT)}} ${x} [U+202E] www[.]evil[.]example",
+		Markdown:    `\<!channel\> \<hxxp[:]//evil[.]example\|click\> \*bold\* \_i\_ \~s\~ \` + "`c\\`" + ` \&\<\> \[l\](hxxps[:]//evil[.]example/l) \{\{DATE(2017-02-14T06:08:39Z, SHORT)\}\} $\{x\} \[U+202E\] www[.]evil[.]example`,
+		HTML:        "&lt;!channel&gt; &lt;hxxp[:]//evil[.]example|click&gt; *bold* _i_ ~s~ `c` &amp;&lt;&gt; [l](hxxps[:]//evil[.]example/l) {{DATE(2017-02-14T06:08:39Z, SHORT)}} ${x} [U+202E] www[.]evil[.]example",
+		Card:        "‹!channel› ‹hxxp[:]//evil[.]example|click› ∗bold∗ ˍiˍ ∼s∼ ˋcˋ ＆‹› ［l］(hxxps[:]//evil[.]example/l) ｛｛DATE(2017-02-14T06:08:39Z, SHORT)｝｝ $｛x｝ ［U+202E］ www[.]evil[.]example",
+		SMS:         "<!channel> <(link removed) *bold* _i_ ?s? ?c? &<> ?l?((link removed) ??DATE(2017-02-14T06:08:39Z, SHORT)?? $?x? ?U+202E? (link removed)",
+	} {
+		if got := v.In(f); got != want {
+			t.Errorf("%s:\n got %q\nwant %q", f, got, want)
+		}
+	}
+	if got := Untrusted("aws-sdk x86_64 exec-env/AWS_Lambda", 100).In(SlackMrkdwn); got != "aws-sdk x86_64 exec-env/AWS_Lambda" {
+		t.Errorf("intra-word underscores changed: %q", got)
+	}
+	if got := Untrusted("Subject\r\nBcc: x@evil", 100).In(Plain); strings.ContainsAny(got, "\r\n") {
+		t.Errorf("a line break survived: %q", got)
+	}
+}
+
+func TestFit(t *testing.T) {
 	s := strings.Repeat("&amp;", 10)
-	got := fitEscaped(s, 23)
-	if len(got) > 23 || strings.Contains(strings.TrimSuffix(got, truncMarker), "&am;") || !strings.HasSuffix(got, truncMarker) {
-		t.Errorf("fitEscaped = %q", got)
+	got := Fit(HTML, s, 23)
+	if len(got) > 23 || !strings.HasSuffix(got, truncMarker) {
+		t.Errorf("Fit = %q", got)
 	}
 	if body := strings.TrimSuffix(got, truncMarker); strings.Count(body, "&") != strings.Count(body, ";") {
-		t.Errorf("fitEscaped split an entity: %q", got)
+		t.Errorf("Fit split an entity: %q", got)
+	}
+	md := strings.Repeat(`\*`, 20)
+	for n := 14; n < 30; n++ {
+		body := strings.TrimSuffix(Fit(Markdown, md, n), truncMarker)
+		if trailing := len(body) - len(strings.TrimRight(body, `\`)); trailing%2 == 1 {
+			t.Errorf("Fit(%d) left a dangling backslash: %q", n, body)
+		}
+	}
+	if got := Fit(Plain, "ééééé", len(truncMarker)+3); !utf8.ValidString(got) || len(got) > len(truncMarker)+3 {
+		t.Errorf("Fit split a rune: %q", got)
+	}
+	if got := Fit(SMS, strings.Repeat("x", 200), 160); len(got) != 160 || !strings.HasSuffix(got, "...") {
+		t.Errorf("SMS fit = %q", got)
+	}
+	if got := Fit(Plain, "short", 100); got != "short" {
+		t.Errorf("Fit changed a short value: %q", got)
 	}
 }
 
-func TestSMSText(t *testing.T) {
-	got := smsText("Ünïcode — {x} [y] ~z~ `w` \x1b\r\n"+strings.Repeat("long ", 60), 160)
-	if len(got) > 160 || !isGSM7(got) || !strings.HasSuffix(got, "...") {
-		t.Errorf("smsText = %q (%d)", got, len(got))
+func TestEncodeJSONEscapesInvisible(t *testing.T) {
+	b, err := encodeJSON(map[string]any{"ua": "a\u202eb\u2066c\u200bd\x1b\x00e\u0085f\x7fg\U000E0041h é <"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := smsText("short text", 160); got != "short text" {
-		t.Errorf("smsText = %q", got)
+	want := `{"ua":"a\u202eb\u2066c\u200bd\u001b\u0000e\u0085f\u007fg\udb40\udc41h é \u003c"}`
+	if string(b) != want {
+		t.Errorf("encodeJSON =\n %s\nwant\n %s", b, want)
+	}
+	if got := string(escapeInvisibleJSON([]byte("{\"r\":\"x\xffy\"}"))); got != `{"r":"x\ufffdy"}` {
+		t.Errorf("invalid UTF-8 kept: %q", got)
+	}
+	if got := markForDisplay("ua\u202e\x1b"); got != `ua\u202e\u001b` {
+		t.Errorf("markForDisplay = %q", got)
+	}
+}
+
+func TestSMSMessage(t *testing.T) {
+	f := sampleFinding(1)
+	f.EventName = "https://evil.example/reset-mfa"
+	f.SourceIPAddress = "Ünïcode — {x} [y] ~z~ `w` \x1b\r\n" + strings.Repeat("long ", 60)
+	got := smsMessage(sampleNotification(KindOpen, f))
+	if len(got) > maxSMS || !isGSM7(got) || !strings.HasSuffix(got, "...") || strings.Contains(got, "evil") {
+		t.Errorf("smsMessage = %q (%d)", got, len(got))
 	}
 }
 
@@ -86,8 +177,8 @@ func TestRenderKinds(t *testing.T) {
 		KindResolve: "Resolved: Root console sign-in in account 123456789012",
 	} {
 		m := Render(sampleNotification(kind, fs...))
-		if !strings.Contains(m.Title+" | "+m.Summary, want) {
-			t.Errorf("%s: title %q summary %q, want %q", kind, m.Title, m.Summary, want)
+		if !strings.Contains(m.Title.In(Plain)+" | "+m.Summary.In(Plain), want) {
+			t.Errorf("%s: title %q summary %q, want %q", kind, m.Title.In(Plain), m.Summary.In(Plain), want)
 		}
 	}
 	many := make([]match_Finding, 25)
@@ -98,8 +189,17 @@ func TestRenderKinds(t *testing.T) {
 	if len(m.Events) != maxEvents || m.Omitted != 15 {
 		t.Errorf("events %d omitted %d", len(m.Events), m.Omitted)
 	}
-	if !strings.Contains(m.text(escPlain), "…and 15 more") {
-		t.Errorf("text does not say how many were left out:\n%s", m.text(escPlain))
+	if !strings.Contains(m.Body(Plain), "…and 15 more") {
+		t.Errorf("text does not say how many were left out:\n%s", m.Body(Plain))
+	}
+	n := sampleNotification(KindOpen)
+	n.Notes = []string{"also a compliance notice"}
+	if b := Render(n).Body(Markdown); !strings.Contains(b, "Note: also a compliance notice") {
+		t.Errorf("note not rendered:\n%s", b)
+	}
+	n.Incident.Severity = "ultra"
+	if m := Render(n); m.Severity != "?" {
+		t.Errorf("unknown severity shown as %q", m.Severity)
 	}
 }
 
@@ -126,7 +226,18 @@ func TestRenderUpdateCountsEveryNewFinding(t *testing.T) {
 		n.Findings[i].EventName = "ListBuckets"
 	}
 	m := Render(n)
-	if !strings.Contains(m.Title, "119 more root events") || !strings.Contains(m.Summary, "119 more root events") {
-		t.Fatalf("update must count all new findings, not the %d carried: %q / %q", len(n.Findings), m.Title, m.Summary)
+	if !strings.Contains(m.Title.In(Plain), "119 more root events") || !strings.Contains(m.Summary.In(Plain), "119 more root events") {
+		t.Fatalf("update must count all new findings, not the %d carried: %q / %q", len(n.Findings), m.Title.In(Plain), m.Summary.In(Plain))
+	}
+}
+
+func TestFitTinyLimits(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for _, f := range []Format{Plain, SMS, Markdown} {
+			got := Fit(f, strings.Repeat("x.example ", 10), n)
+			if len(got) > n || !utf8.ValidString(got) {
+				t.Errorf("Fit(%s, %d) = %q", f, n, got)
+			}
+		}
 	}
 }

@@ -92,6 +92,15 @@ func newServiceNow(c Config, d Deps) (Channel, error) {
 
 func (s *serviceNow) Name() string { return s.name }
 
+// ServiceNow field lengths on a default instance: incident.short_description
+// is a string of max_length 160; description and journal entries (work
+// notes, close notes) are cut at 4,000 characters, the dictionary
+// max_length of task.description.
+const (
+	maxSNShortDescription = 160
+	maxSNJournal          = 4000
+)
+
 // snCorrelationID is the incident's correlation_id (the field holds 100 characters).
 func snCorrelationID(id string) string { return providerKey("rootwatch:", id, 100) }
 
@@ -137,7 +146,7 @@ func (s *serviceNow) lookup(ctx context.Context, corr string) (snRecord, bool, e
 func (s *serviceNow) Send(ctx context.Context, n *Notification) (map[string]string, error) {
 	corr := snCorrelationID(n.Incident.ID)
 	m := Render(n)
-	notes := m.text(escMarkdown)
+	notes := Fit(Markdown, m.Body(Markdown), maxSNJournal)
 	rec := snRecord{SysID: n.State["sys_id"], Number: n.State["number"]}
 	if rec.SysID == "" {
 		found, ok, err := s.lookup(ctx, corr)
@@ -162,7 +171,7 @@ func (s *serviceNow) Send(ctx context.Context, n *Notification) (map[string]stri
 	if n.Kind == KindResolve {
 		body["state"] = s.cfg.ResolveState
 		body["close_code"] = s.cfg.ResolveCloseCode
-		body["close_notes"] = escMarkdown(m.Summary)
+		body["close_notes"] = Fit(Markdown, m.Summary.In(Markdown), maxSNJournal)
 	}
 	_, err := s.http.doJSON(ctx, request{method: http.MethodPatch, url: s.table + "/" + url.PathEscape(rec.SysID), header: s.header(), what: "add work note"}, body, nil)
 	if err != nil {
@@ -174,7 +183,7 @@ func (s *serviceNow) Send(ctx context.Context, n *Notification) (map[string]stri
 func (s *serviceNow) create(ctx context.Context, n *Notification, corr string, m Message, notes string) (map[string]string, error) {
 	urg, imp := snUrgencyImpact(n.Incident.Severity)
 	body := map[string]string{
-		"short_description":   clean(m.Title, 160), // a plain string field
+		"short_description":   Fit(Plain, m.Title.In(Plain), maxSNShortDescription), // a plain string field
 		"description":         notes,
 		"correlation_id":      corr,
 		"correlation_display": "rootwatch",

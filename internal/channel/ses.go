@@ -75,5 +75,8 @@ func (s *ses) Send(ctx context.Context, n *Notification) (map[string]string, err
 	if err != nil {
 		return nil, awsError(s.name, "ses send email", err)
 	}
+	if aws.ToString(out.MessageId) == "" {
+		return nil, errNoMessageID(s.name, "ses send email")
+	}
 	return map[string]string{"message_id": aws.ToString(out.MessageId)}, nil
 }

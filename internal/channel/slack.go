@@ -104,29 +104,44 @@ type slackMessage struct {
 
 var slackEmoji = map[Kind]string{KindOpen: ":rotating_light:", KindUpdate: ":heavy_plus_sign:", KindRepeat: ":repeat:", KindResolve: ":white_check_mark:"}
 
-// slackRender builds the Block Kit message; every untrusted value goes
-// through escSlack and mrkdwn texts stay under Slack's 3000-character limit.
+// Slack Block Kit limits: header text 150 characters, section text 3,000,
+// at most 10 fields of 2,000 each, context text 2,000; the top-level text
+// is truncated by Slack at 40,000 characters and should stay under 4,000
+// (api.slack.com, Block Kit reference and chat.postMessage).
+const (
+	maxSlackHeader  = 150
+	maxSlackSection = 3000
+	maxSlackField   = 2000
+	maxSlackText    = 4000
+)
+
+// slackRender builds the Block Kit message; every text is SlackMrkdwn
+// (the header, a plain_text object, is Plain) and within Slack's limits.
 func slackRender(n *Notification) slackMessage {
 	m := Render(n)
-	msg := slackMessage{Text: fmt.Sprintf("%s %s — %s", slackEmoji[n.Kind], escSlack(m.Title), escSlack(m.Summary))}
+	msg := slackMessage{Text: Fit(SlackMrkdwn, fmt.Sprintf("%s %s — %s", slackEmoji[n.Kind], m.Title.In(SlackMrkdwn), m.Summary.In(SlackMrkdwn)), maxSlackText)}
+	summary := "*" + kindLabel(n.Kind) + "*  " + m.Summary.In(SlackMrkdwn)
+	for _, note := range m.Notes {
+		summary += "\n*Note* " + note.In(SlackMrkdwn)
+	}
 	msg.Blocks = append(msg.Blocks,
 		// header blocks are plain_text: no mrkdwn, no links, no mentions.
-		slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: m.Title}}, // Title is cleaned to maxTitle (150, the header limit),
-		slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: "*" + kindLabel(n.Kind) + "*  " + escSlack(m.Summary)}},
+		slackBlock{Type: "header", Text: &slackText{Type: "plain_text", Text: Fit(Plain, m.Title.In(Plain), maxSlackHeader)}},
+		slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: Fit(SlackMrkdwn, summary, maxSlackSection)}},
 	)
 	var fields []slackText
 	for _, f := range m.Facts {
 		if len(fields) == 10 { // Slack allows 10 fields per section
 			break
 		}
-		fields = append(fields, slackText{Type: "mrkdwn", Text: "*" + f.Label + "*\n" + fitEscaped(escSlack(f.Value), 1900)})
+		fields = append(fields, slackText{Type: "mrkdwn", Text: Fit(SlackMrkdwn, "*"+f.Label+"*\n"+f.Value.In(SlackMrkdwn), maxSlackField)})
 	}
 	msg.Blocks = append(msg.Blocks, slackBlock{Type: "section", Fields: fields})
 	if len(m.Events) > 0 {
 		var sb strings.Builder
 		for _, e := range m.Events {
-			line := "• " + fitEscaped(e.line(escSlack), 2800) + "\n"
-			if sb.Len()+len(line) > 2900 {
+			line := "• " + Fit(SlackMrkdwn, e.Line(SlackMrkdwn), maxSlackSection-100) + "\n"
+			if sb.Len()+len(line) > maxSlackSection-100 {
 				break
 			}
 			sb.WriteString(line)
@@ -136,7 +151,7 @@ func slackRender(n *Notification) slackMessage {
 		}
 		msg.Blocks = append(msg.Blocks, slackBlock{Type: "section", Text: &slackText{Type: "mrkdwn", Text: strings.TrimRight(sb.String(), "\n")}})
 	}
-	msg.Blocks = append(msg.Blocks, slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: "rootwatch · incident " + escSlack(m.IncidentID)}}})
+	msg.Blocks = append(msg.Blocks, slackBlock{Type: "context", Elements: []slackText{{Type: "mrkdwn", Text: Fit(SlackMrkdwn, "rootwatch · incident "+m.IncidentID.In(SlackMrkdwn), maxSlackField)}}})
 	return msg
 }
 

@@ -2,9 +2,9 @@ package channel
 
 import (
 	"context"
-	"encoding/json"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -50,47 +50,51 @@ func newSNSTopic(c Config, d Deps) (Channel, error) {
 
 func (s *snsTopic) Name() string { return s.name }
 
-// snsSubject is a Subject SNS accepts: ASCII printable, one line, under 100 characters.
-func snsSubject(title string) string {
+// maxSNSSubject: "Subjects must be UTF-8 text with no line breaks or
+// control characters, and must be less than 100 characters long" (SNS
+// Publish API); ASCII keeps every email client's rendering the same.
+const maxSNSSubject = 99
+
+// maxSNSMessage keeps the JSON message well under SNS's 256 KB (262,144
+// bytes) Publish limit, attributes included.
+const maxSNSMessage = 200 << 10
+
+// snsSubject is a Subject SNS accepts: plain text, ASCII printable, one
+// line, under 100 characters.
+func snsSubject(title Text) string {
 	var sb strings.Builder
-	for _, r := range clean(title, 200) {
+	sb.WriteString("[rootwatch] ")
+	for _, r := range title.In(Plain) {
 		if r >= 0x20 && r < 0x7f {
 			sb.WriteRune(r)
 		} else {
 			sb.WriteByte('?')
 		}
 	}
-	s := strings.TrimSpace(sb.String())
-	if len(s) > 99 {
-		s = s[:96] + "..."
-	}
-	return s
+	return Fit(SMS, strings.TrimSpace(sb.String()), maxSNSSubject) // SMS: an ASCII "..." marker
 }
 
 func (s *snsTopic) Send(ctx context.Context, n *Notification) (map[string]string, error) {
-	m := Render(n)
-	body := webhookBody{
-		Version: "1", Kind: n.Kind, Title: m.Title, Summary: m.Summary,
-		Incident: boundedIncident(n.Incident), Findings: boundedFindings(n.Findings, false),
-	}
-	// SNS messages are at most 256 KB: drop findings until it fits.
+	body := dataBody(n, time.Time{})
+	// Drop findings until the message fits.
 	var b []byte
 	for {
 		var err error
-		if b, err = json.Marshal(body); err != nil {
+		if b, err = encodeJSON(body); err != nil {
 			return nil, Permanent(err)
 		}
-		if len(b) <= 200<<10 || len(body.Findings) == 0 {
+		if len(b) <= maxSNSMessage || len(body.Findings) == 0 {
 			break
 		}
 		body.Findings = body.Findings[:len(body.Findings)/2]
 	}
+	m := Render(n)
 	str := func(v string) types.MessageAttributeValue {
-		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(orDash(clean(v, 64)))}
+		return types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(orDash(Untrusted(v, 64).In(Plain)))}
 	}
 	in := &sns.PublishInput{
 		TopicArn: aws.String(s.topic),
-		Subject:  aws.String("[rootwatch] " + snsSubject(m.Title)),
+		Subject:  aws.String(snsSubject(m.Title)),
 		Message:  aws.String(string(b)),
 		MessageAttributes: map[string]types.MessageAttributeValue{
 			"kind":      str(string(n.Kind)),
@@ -98,9 +102,6 @@ func (s *snsTopic) Send(ctx context.Context, n *Notification) (map[string]string
 			"category":  str(string(n.Incident.Category)),
 			"accountId": str(n.Incident.AccountID),
 		},
-	}
-	if len(*in.Subject) > 99 {
-		in.Subject = aws.String((*in.Subject)[:96] + "...")
 	}
 	if s.fifo {
 		in.MessageGroupId = aws.String(providerKey("", n.Incident.ID, 128))
@@ -113,6 +114,9 @@ func (s *snsTopic) Send(ctx context.Context, n *Notification) (map[string]string
 	out, err := s.client.Publish(ctx, in)
 	if err != nil {
 		return nil, awsError(s.name, "sns publish", err)
+	}
+	if aws.ToString(out.MessageId) == "" {
+		return nil, errNoMessageID(s.name, "sns publish")
 	}
 	return map[string]string{"message_id": aws.ToString(out.MessageId)}, nil
 }

@@ -58,5 +58,8 @@ func (s *snsSMS) Send(ctx context.Context, n *Notification) (map[string]string, 
 	if err != nil {
 		return nil, awsError(s.name, "sns publish sms", err)
 	}
+	if aws.ToString(out.MessageId) == "" {
+		return nil, errNoMessageID(s.name, "sns publish sms")
+	}
 	return map[string]string{"message_id": aws.ToString(out.MessageId)}, nil
 }

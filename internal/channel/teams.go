@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -49,11 +50,46 @@ type cardAttachment struct {
 	Content     any    `json:"content"`
 }
 
-// teamsCard builds the Adaptive Card; untrusted text goes through escCard.
+// maxTeamsBody bounds the posted JSON: Teams refuses a message over 28 KB
+// ("The message size limit is 28 KB", Teams incoming webhooks; the Workflows
+// Teams connector documents "about 28 KB"); 1 KB is left for what the
+// workflow adds.
+const maxTeamsBody = 27 << 10
+
+// teamsCard builds the Adaptive Card; every text is Card, and the card is
+// cut to fit maxTeamsBody (the event list first, marked).
 func teamsCard(n *Notification) map[string]any {
 	m := Render(n)
+	var lines []string
+	for _, e := range m.Events {
+		lines = append(lines, "- "+e.Line(Card))
+	}
+	if m.Omitted > 0 {
+		lines = append(lines, fmt.Sprintf("- …and %d more", m.Omitted))
+	}
+	events := strings.Join(lines, "\n")
+	card := buildCard(n.Kind, m, events)
+	for {
+		b, err := encodeJSON(card)
+		over := len(b) - maxTeamsBody
+		if err != nil || over <= 0 || events == "" {
+			return card
+		}
+		// JSON escaping makes text longer in the body than in Go: cut by
+		// the excess plus a margin, and measure again.
+		keep := len(events) - over - 256
+		if keep < len(truncMarker)+16 {
+			events = ""
+		} else {
+			events = Fit(Card, events, keep)
+		}
+		card = buildCard(n.Kind, m, events)
+	}
+}
+
+func buildCard(kind Kind, m Message, events string) map[string]any {
 	color := "Attention"
-	switch n.Kind {
+	switch kind {
 	case KindResolve:
 		color = "Good"
 	case KindUpdate:
@@ -61,22 +97,18 @@ func teamsCard(n *Notification) map[string]any {
 	}
 	facts := make([]map[string]string, 0, len(m.Facts))
 	for _, f := range m.Facts {
-		facts = append(facts, map[string]string{"title": f.Label, "value": escCard(f.Value)})
+		facts = append(facts, map[string]string{"title": f.Label, "value": f.Value.In(Card)})
 	}
 	body := []any{
-		map[string]any{"type": "TextBlock", "text": escCard(m.Title), "weight": "Bolder", "size": "Medium", "wrap": true, "color": color},
-		map[string]any{"type": "TextBlock", "text": kindLabel(n.Kind) + ": " + escCard(m.Summary), "wrap": true},
-		map[string]any{"type": "FactSet", "facts": facts},
+		map[string]any{"type": "TextBlock", "text": m.Title.In(Card), "weight": "Bolder", "size": "Medium", "wrap": true, "color": color},
+		map[string]any{"type": "TextBlock", "text": kindLabel(kind) + ": " + m.Summary.In(Card), "wrap": true},
 	}
-	if len(m.Events) > 0 {
-		var lines []string
-		for _, e := range m.Events {
-			lines = append(lines, "- "+e.line(escCard))
-		}
-		if m.Omitted > 0 {
-			lines = append(lines, "- …and more")
-		}
-		body = append(body, map[string]any{"type": "TextBlock", "text": strings.Join(lines, "\n"), "wrap": true, "size": "Small"})
+	for _, note := range m.Notes {
+		body = append(body, map[string]any{"type": "TextBlock", "text": "Note: " + note.In(Card), "wrap": true})
+	}
+	body = append(body, map[string]any{"type": "FactSet", "facts": facts})
+	if events != "" {
+		body = append(body, map[string]any{"type": "TextBlock", "text": events, "wrap": true, "size": "Small"})
 	}
 	return map[string]any{
 		"type": "message",

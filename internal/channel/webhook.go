@@ -5,7 +5,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -23,7 +22,6 @@ type webhook struct {
 	url     string
 	secret  Secret
 	headers http.Header
-	record  bool
 	http    *httpDoer
 }
 
@@ -34,7 +32,9 @@ type webhookConfig struct {
 	Secret     Secret            `yaml:"secret"`
 	SecretFile string            `yaml:"secret_file"`
 	Headers    map[string]string `yaml:"headers"`
-	// IncludeRecord adds each finding's raw CloudTrail record to the body.
+	// IncludeRecord is gone: alert keeps no CloudTrail records (its state
+	// stays small), so it could only ever send null. false is accepted and
+	// ignored; true is an error that says where the record is.
 	IncludeRecord bool `yaml:"include_record"`
 }
 
@@ -58,7 +58,11 @@ func newWebhook(c Config, d Deps) (Channel, error) {
 		}
 		h.Set(k, v)
 	}
-	w := &webhook{name: c.Name, url: u, secret: sec, headers: h, record: cfg.IncludeRecord}
+	if cfg.IncludeRecord {
+		return nil, c.FieldError("include_record", "no longer supported: alert does not keep CloudTrail records; "+
+			"each finding in the body names its record (eventID, object {bucket,key}), which is in the log file and on cloudtrail.records")
+	}
+	w := &webhook{name: c.Name, url: u, secret: sec, headers: h}
 	w.http = newHTTPDoer(c.Name, d, cfg.URL, Secret(u), sec)
 	return w, nil
 }
@@ -74,7 +78,9 @@ type webhookBody struct {
 	Summary  string          `json:"summary"`
 	Incident Incident        `json:"incident"`
 	Findings []match.Finding `json:"findings"`
-	SentAt   time.Time       `json:"sentAt,omitzero"`
+	// Notes are the notification's notes (e.g. a compliance notice), plain text.
+	Notes  []string  `json:"notes,omitempty"`
+	SentAt time.Time `json:"sentAt,omitzero"`
 }
 
 // Signature computes the X-Rootwatch-Signature header value for body.
@@ -85,13 +91,7 @@ func Signature(secret, body []byte) string {
 }
 
 func (w *webhook) Send(ctx context.Context, n *Notification) (map[string]string, error) {
-	m := Render(n)
-	body := webhookBody{
-		Version: "1", Kind: n.Kind, Title: m.Title, Summary: m.Summary,
-		Incident: boundedIncident(n.Incident), Findings: boundedFindings(n.Findings, w.record),
-		SentAt: w.http.now().UTC(),
-	}
-	b, err := json.Marshal(body)
+	b, err := encodeJSON(dataBody(n, w.http.now().UTC()))
 	if err != nil {
 		return nil, Permanent(err)
 	}
@@ -107,67 +107,86 @@ func (w *webhook) Send(ctx context.Context, n *Notification) (map[string]string,
 	return nil, err
 }
 
-// boundedFindings copies findings with their free-text fields cut to a sane
-// length, and the raw record dropped unless asked for, so a hostile 1 MB
-// user agent cannot blow up a provider's payload limit.
-func boundedFindings(fs []match.Finding, record bool) []match.Finding {
-	const limit = 4096
+// dataBody is the structured body of the webhook and the SNS topic: title,
+// summary and notes as plain text for people, the incident and findings as
+// data (values kept, bounded; encodeJSON escapes invisible characters).
+func dataBody(n *Notification, sentAt time.Time) webhookBody {
+	m := Render(n)
+	b := webhookBody{
+		Version: "1", Kind: n.Kind, Title: m.Title.In(Plain), Summary: m.Summary.In(Plain),
+		Incident: boundedIncident(n.Incident, keepValue), Findings: boundedFindings(n.Findings, keepValue),
+		SentAt: sentAt,
+	}
+	for _, note := range m.Notes {
+		b.Notes = append(b.Notes, note.In(Plain))
+	}
+	return b
+}
+
+// Bounds of data values: free text (user agent, error message) and
+// everything else.
+const (
+	maxDataText  = 4096
+	maxDataValue = 256
+)
+
+// keepValue bounds a data value and keeps every character of it.
+func keepValue(s string, max int) string { return truncateRaw(s, max) }
+
+// displayValue bounds a data value a provider shows people as it is
+// (PagerDuty custom_details): invisible characters become visible \uXXXX,
+// and the result is bounded again (marking grows it).
+func displayValue(s string, max int) string {
+	return truncateRaw(markForDisplay(truncateRaw(s, max)), max)
+}
+
+// boundedFindings copies findings with every string passed through value
+// (with its bound: 4 KB for free text), and without the raw record, so a
+// hostile 1 MB user agent cannot blow up a provider's payload limit.
+func boundedFindings(fs []match.Finding, value func(string, int) string) []match.Finding {
 	out := make([]match.Finding, 0, len(fs))
 	for _, f := range fs {
-		f.UserAgent = truncateRaw(f.UserAgent, limit)
-		f.ErrorMessage = truncateRaw(f.ErrorMessage, limit)
-		f.SourceIPAddress = truncateRaw(f.SourceIPAddress, 256)
-		f.EventName = truncateRaw(f.EventName, 256)
-		f.EventSource = truncateRaw(f.EventSource, 256)
-		f.ErrorCode = truncateRaw(f.ErrorCode, 256)
-		f.EventID = truncateRaw(f.EventID, 256)
-		f.AccountID = truncateRaw(f.AccountID, 256)
-		f.Region = truncateRaw(f.Region, 256)
-		f.EventType = truncateRaw(f.EventType, 256)
-		f.PrincipalARN = truncateRaw(f.PrincipalARN, 2048)
-		f.Category = match.Category(truncateRaw(string(f.Category), 256))
-		f.Severity = match.Severity(truncateRaw(string(f.Severity), 256))
-		f.Object.Bucket = truncateRaw(f.Object.Bucket, 256)
-		f.Object.Key = truncateRaw(f.Object.Key, 2048)
-		if !record {
-			f.Record = nil
-		}
+		f.UserAgent = value(f.UserAgent, maxDataText)
+		f.ErrorMessage = value(f.ErrorMessage, maxDataText)
+		f.SourceIPAddress = value(f.SourceIPAddress, maxDataValue)
+		f.EventName = value(f.EventName, maxDataValue)
+		f.EventSource = value(f.EventSource, maxDataValue)
+		f.ErrorCode = value(f.ErrorCode, maxDataValue)
+		f.EventID = value(f.EventID, maxDataValue)
+		f.AccountID = value(f.AccountID, maxDataValue)
+		f.Region = value(f.Region, maxDataValue)
+		f.EventType = value(f.EventType, maxDataValue)
+		f.PrincipalARN = value(f.PrincipalARN, 2048)
+		f.Rule = match.Rule(value(string(f.Rule), maxDataValue))
+		f.Path = match.Path(value(string(f.Path), maxDataValue))
+		f.Category = match.Category(value(string(f.Category), maxDataValue))
+		f.Severity = match.Severity(value(string(f.Severity), maxDataValue))
+		f.Object.Bucket = value(f.Object.Bucket, maxDataValue)
+		f.Object.Key = value(f.Object.Key, 2048)
+		f.Record = nil
 		out = append(out, f)
 	}
 	return out
 }
 
-// boundedIncident copies an incident with its lists and their values bounded.
-func boundedIncident(in Incident) Incident {
+// boundedIncident copies an incident with its lists and values bounded.
+func boundedIncident(in Incident, value func(string, int) string) Incident {
 	bound := func(vs []string) []string {
 		if len(vs) > 50 {
 			vs = vs[:50]
 		}
 		out := make([]string, len(vs))
 		for i, v := range vs {
-			out[i] = truncateRaw(v, 256)
+			out[i] = value(v, maxDataValue)
 		}
 		return out
 	}
 	in.EventNames = bound(in.EventNames)
 	in.SourceIPs = bound(in.SourceIPs)
-	in.ID = truncateRaw(in.ID, 256)
-	in.AccountID = truncateRaw(in.AccountID, 256)
-	in.Category = match.Category(truncateRaw(string(in.Category), 256))
-	in.Severity = match.Severity(truncateRaw(string(in.Severity), 256))
-	in.GroupKey = truncateRaw(in.GroupKey, 1024)
+	in.ID = value(in.ID, maxDataValue)
+	in.AccountID = value(in.AccountID, maxDataValue)
+	in.Category = match.Category(value(string(in.Category), maxDataValue))
+	in.Severity = match.Severity(value(string(in.Severity), maxDataValue))
+	in.GroupKey = value(in.GroupKey, 1024)
 	return in
-}
-
-// truncateRaw cuts s to at most max bytes on a rune boundary, with
-// truncMarker; unlike clean it keeps every other character (JSON escapes them).
-func truncateRaw(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && cut < len(s) && s[cut]&0xC0 == 0x80 {
-		cut--
-	}
-	return s[:cut] + truncMarker
 }

@@ -80,6 +80,14 @@ func zdPriority(s match.Severity) string {
 	return "low"
 }
 
+// Zendesk limits: a comment body is about 65,000 characters at most
+// (Zendesk support: "a character limit, depending on your encoding/markup,
+// of ~65,000"); the subject is kept to the title bound, 150.
+const (
+	maxZDComment = 60000
+	maxZDSubject = maxTitle
+)
+
 type zdComment struct {
 	Body   string `json:"body"`
 	Public bool   `json:"public"`
@@ -98,7 +106,7 @@ type zdTicket struct {
 
 func (z *zendesk) Send(ctx context.Context, n *Notification) (map[string]string, error) {
 	m := Render(n)
-	body := m.text(escMarkdown)
+	body := Fit(Markdown, m.Body(Markdown), maxZDComment)
 	hdr := http.Header{"Authorization": {z.auth}}
 	id := n.State["ticket_id"]
 	if id == "" {
@@ -111,7 +119,7 @@ func (z *zendesk) Send(ctx context.Context, n *Notification) (map[string]string,
 		}
 		hdr.Set("Idempotency-Key", key)
 		t := zdTicket{
-			Subject:    clean(m.Title, maxTitle),
+			Subject:    Fit(Plain, m.Title.In(Plain), maxZDSubject),
 			Comment:    &zdComment{Body: body, Public: false},
 			Priority:   zdPriority(n.Incident.Severity),
 			Type:       "incident",

@@ -2,6 +2,8 @@ package match
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -116,8 +118,87 @@ type Finding struct {
 	// PrincipalARN is userIdentity.arn, e.g. arn:aws:iam::123456789012:root.
 	PrincipalARN string `json:"principalArn,omitempty"`
 	// Insight is true when the record came from a CloudTrail-Insight file.
-	Insight    bool            `json:"insight,omitempty"`
-	Object     ObjectRef       `json:"object"`
-	DetectedAt time.Time       `json:"detectedAt"`
-	Record     json.RawMessage `json:"record"`
+	Insight    bool      `json:"insight,omitempty"`
+	Object     ObjectRef `json:"object"`
+	DetectedAt time.Time `json:"detectedAt"`
+	// Record is the CloudTrail record itself, as valid UTF-8 JSON (invalid
+	// bytes in its strings written as \ufffd). It is left out of a finding
+	// when larger than MaxEmbeddedRecord (RecordTruncated says so; the
+	// record stays in its log file, Object, and on cloudtrail.records), and
+	// alert never forwards it.
+	Record json.RawMessage `json:"record,omitempty"`
+	// RecordTruncated is true when Record was left out for its size;
+	// RecordBytes is then the record's size in the log file.
+	RecordTruncated bool `json:"recordTruncated,omitempty"`
+	RecordBytes     int  `json:"recordBytes,omitempty"`
+}
+
+// Size bounds of a finding, so that every finding ingest writes is a line
+// alert can read whatever the record: CloudTrail records are a few KB, so
+// only a forged or damaged record is ever left out.
+const (
+	// MaxEmbeddedRecord is the largest record embedded in a finding.
+	MaxEmbeddedRecord = 1 << 20
+	// MaxFieldBytes bounds each string field copied from the record
+	// (userAgent, errorMessage, ...); a longer value is cut on a rune
+	// boundary and ends with FieldTruncMarker.
+	MaxFieldBytes = 64 << 10
+	// MaxLineBytes bounds one encoded finding: every field at MaxFieldBytes
+	// and the record at MaxEmbeddedRecord, each JSON-escaped at worst six
+	// bytes per byte (\u003c), stays below it.
+	MaxLineBytes = 16 << 20
+)
+
+// FieldTruncMarker ends a field value that was cut at MaxFieldBytes.
+const FieldTruncMarker = "…(truncated)"
+
+// Validate reports why f cannot be processed as a finding: it must name
+// its event and account, and its severity, category, rule and path must be
+// ones this version knows (a finding is shown to people and routed by
+// them, so an unknown value is refused, never displayed). An empty rule is
+// an older producer's finding and means RuleCISRoot; an empty path means
+// PathS3.
+func (f *Finding) Validate() error {
+	var errs []error
+	if f.EventID == "" {
+		errs = append(errs, errors.New("no eventID"))
+	}
+	if f.AccountID == "" {
+		errs = append(errs, errors.New("no accountId"))
+	}
+	if SeverityRank(f.Severity) == 0 {
+		errs = append(errs, fmt.Errorf("unknown severity %s", quoteShort(string(f.Severity))))
+	}
+	if !knownCategories[f.Category] {
+		errs = append(errs, fmt.Errorf("unknown category %s", quoteShort(string(f.Category))))
+	}
+	switch f.Rule {
+	case "", RuleCISRoot, RuleRootSessionIssued:
+	default:
+		errs = append(errs, fmt.Errorf("unknown rule %s", quoteShort(string(f.Rule))))
+	}
+	switch f.Path {
+	case "", PathS3, PathEventBridge:
+	default:
+		errs = append(errs, fmt.Errorf("unknown path %s", quoteShort(string(f.Path))))
+	}
+	return errors.Join(errs...)
+}
+
+var knownCategories = map[Category]bool{
+	CategoryConsoleLogin: true, CategoryConsoleLoginFailed: true, CategoryAssumedRoot: true,
+	CategoryCredentialChange: true, CategoryDenied: true, CategoryMutating: true, CategoryReadOnly: true,
+}
+
+// quoteShort quotes an untrusted value for an error message, at most 40
+// bytes of it, with every non-printable character escaped.
+func quoteShort(s string) string {
+	if len(s) > 40 {
+		cut := 40
+		for cut > 0 && s[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		return fmt.Sprintf("%+q…", s[:cut])
+	}
+	return fmt.Sprintf("%+q", s)
 }

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"strings"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/tidwall/gjson"
@@ -65,7 +66,12 @@ var paths = []string{
 }
 
 func classify(raw []byte, obj ObjectRef, detectedAt time.Time) Finding {
-	rec := bytes.Clone(raw)
+	var rec []byte
+	if utf8.Valid(raw) {
+		rec = bytes.Clone(raw)
+	} else {
+		rec = validUTF8(raw)
+	}
 	s := str(rec) // the finding's strings point into its own copy of the record
 	v := gjson.GetMany(s, paths...)
 	ui := v[12]
@@ -89,6 +95,18 @@ func classify(raw []byte, obj ObjectRef, detectedAt time.Time) Finding {
 	}
 	if t, err := time.Parse(time.RFC3339, v[1].String()); err == nil {
 		f.EventTime = t.UTC()
+	}
+	if len(rec) > MaxEmbeddedRecord {
+		// A record this large is forged or damaged: keep the finding small
+		// (and its strings off the big copy, so that it can be freed).
+		f.Record, f.RecordTruncated, f.RecordBytes = nil, true, len(raw)
+		for _, p := range f.stringFields() {
+			*p = strings.Clone(boundField(*p))
+		}
+	} else if len(rec) > MaxFieldBytes {
+		for _, p := range f.stringFields() {
+			*p = boundField(*p)
+		}
 	}
 	if f.AccountID == "" {
 		f.AccountID = ui.Get("accountId").String()
@@ -138,6 +156,50 @@ func classify(raw []byte, obj ObjectRef, detectedAt time.Time) Finding {
 		f.Category, f.Severity = CategoryMutating, SeverityHigh
 	}
 	return f
+}
+
+// stringFields are the finding's strings taken from the record.
+func (f *Finding) stringFields() []*string {
+	return []*string{&f.EventID, &f.AccountID, &f.Region, &f.EventSource, &f.EventName, &f.EventType,
+		&f.SourceIPAddress, &f.UserAgent, &f.ErrorCode, &f.ErrorMessage, &f.PrincipalARN}
+}
+
+// boundField cuts s to MaxFieldBytes on a rune boundary, marker included.
+func boundField(s string) string {
+	if len(s) <= MaxFieldBytes {
+		return s
+	}
+	cut := MaxFieldBytes - len(FieldTruncMarker)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + FieldTruncMarker
+}
+
+// validUTF8 copies a JSON record with every byte that is not valid UTF-8
+// written as the escape \ufffd. In JSON such bytes can only be inside
+// strings, where the escape means U+FFFD, so the copy is the same record
+// as valid UTF-8 that strict decoders accept.
+func validUTF8(raw []byte) []byte {
+	out := make([]byte, 0, len(raw)+64)
+	for len(raw) > 0 {
+		i := 0
+		for i < len(raw) && raw[i] < utf8.RuneSelf {
+			i++
+		}
+		out, raw = append(out, raw[:i]...), raw[i:]
+		if len(raw) == 0 {
+			break
+		}
+		r, size := utf8.DecodeRune(raw)
+		if r == utf8.RuneError && size <= 1 {
+			out = append(out, `\ufffd`...)
+		} else {
+			out = append(out, raw[:size]...)
+		}
+		raw = raw[size:]
+	}
+	return out
 }
 
 // signInFailed: CloudTrail marks a failed console sign-in with
