@@ -22,6 +22,7 @@ import (
 	"rootwatch/internal/alert"
 	"rootwatch/internal/channel"
 	"rootwatch/internal/config"
+	"rootwatch/internal/kafka"
 )
 
 const envPrefix = "ROOTWATCH_ALERT_"
@@ -46,6 +47,7 @@ Flags:
 type options struct {
 	source, configPath, brokers, group, topic, listen, logLevel string
 	checkConfig                                                 bool
+	kafkaWait                                                   time.Duration
 }
 
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
@@ -59,6 +61,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.listen, "listen", "", "address for /metrics, /healthz, /readyz, /api/root-last-used (config: listen; default :9102 with kafka, off with stdin)")
 	fs.StringVar(&o.logLevel, "log-level", "", "debug, info, warn or error (config: log_level; default info)")
 	fs.BoolVar(&o.checkConfig, "check-config", false, "validate the config (and build the channels) and exit")
+	fs.DurationVar(&o.kafkaWait, "kafka-wait", kafka.DefaultStartWait, "at start, how long to wait for a Kafka broker to answer, retrying, before failing (0: wait for ever)")
 	fs.Usage = func() {}
 	return fs
 }
@@ -92,7 +95,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	}
 	// In stdin mode the console channel writes to stdout (the pipe's end).
 	deps := channel.Deps{Logger: log, Stdout: stdout}
-	svc, err := alert.New(cfg, alert.Options{Logger: log, ChannelDeps: deps})
+	svc, err := alert.New(cfg, alert.Options{Logger: log, ChannelDeps: deps, KafkaWait: o.kafkaWait})
 	if err != nil {
 		fmt.Fprintf(stderr, "alert: config %s: %v\n", o.configPath, err)
 		return 2

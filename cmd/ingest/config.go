@@ -9,6 +9,8 @@ import (
 
 	"rootwatch/internal/config"
 	"rootwatch/internal/kafka"
+	"rootwatch/internal/pipeline"
+	"rootwatch/internal/source"
 )
 
 // settings is everything ingest can be told. Each field has a flag, an
@@ -19,6 +21,7 @@ type settings struct {
 	Sink   string `yaml:"sink"`
 
 	Kafka             kafka.Config  `yaml:"kafka"`
+	KafkaWait         time.Duration `yaml:"kafka_wait"`
 	TopicRecords      string        `yaml:"topic_records"`
 	TopicFindings     string        `yaml:"topic_findings"`
 	TopicDLQ          string        `yaml:"topic_dlq"`
@@ -60,28 +63,31 @@ type settings struct {
 	CPUProfile string `yaml:"cpu_profile"`
 }
 
+// defaults are the libraries' own defaults (one place for each), plus
+// what only this command decides.
 func defaults() settings {
 	return settings{
 		Kafka:             kafka.Config{ClientID: "rootwatch-ingest"},
+		KafkaWait:         kafka.DefaultStartWait,
 		TopicRecords:      kafka.TopicRecords,
 		TopicFindings:     kafka.TopicRootActivity,
 		TopicDLQ:          kafka.TopicDLQ,
 		Partitions:        6,
 		ReplicationFactor: 3,
-		Compression:       "zstd",
-		BatchSize:         5000,
-		BatchBytes:        1 << 20,
-		MaxInFlightBytes:  64 << 20,
-		BatchTimeout:      20 * time.Millisecond,
-		RequiredAcks:      "all",
-		Workers:           4,
-		WaitTime:          20 * time.Second,
-		Visibility:        2 * time.Minute,
-		MaxReceives:       10,
-		RetryBackoffMax:   5 * time.Minute,
-		MissingRetries:    3,
-		S3IdleTimeout:     time.Minute,
-		ShutdownGrace:     25 * time.Second,
+		Compression:       kafka.DefaultCompression,
+		BatchSize:         kafka.DefaultBatchSize,
+		BatchBytes:        kafka.DefaultBatchBytes,
+		MaxInFlightBytes:  kafka.DefaultMaxInFlightBytes,
+		BatchTimeout:      kafka.DefaultBatchTimeout,
+		RequiredAcks:      kafka.DefaultRequiredAcks,
+		Workers:           pipeline.DefaultWorkers,
+		WaitTime:          source.DefaultWaitTime,
+		Visibility:        source.DefaultVisibilityTimeout,
+		MaxReceives:       pipeline.DefaultMaxReceives,
+		RetryBackoffMax:   pipeline.DefaultRetryBackoffMax,
+		MissingRetries:    source.DefaultMissingRetries,
+		S3IdleTimeout:     source.DefaultS3IdleTimeout,
+		ShutdownGrace:     pipeline.DefaultShutdownGrace,
 		Progress:          "auto",
 		LogLevel:          "info",
 	}
@@ -114,6 +120,7 @@ func bind(fs *flag.FlagSet, s *settings) *string {
 
 	fs.Var(listFlag{&s.Kafka.Brokers}, "brokers", "Kafka bootstrap brokers, comma-separated host:port (config: kafka.brokers)")
 	fs.StringVar(&s.Kafka.ClientID, "kafka-client-id", s.Kafka.ClientID, "Kafka client id (config: kafka.client_id)")
+	fs.DurationVar(&s.KafkaWait, "kafka-wait", s.KafkaWait, "at start, how long to wait for a Kafka broker to answer, retrying, before failing (0: wait for ever)")
 	fs.StringVar(&s.TopicRecords, "topic-records", s.TopicRecords, "topic for every record, raw")
 	fs.StringVar(&s.TopicFindings, "topic-findings", s.TopicFindings, "topic for root-activity findings")
 	fs.StringVar(&s.TopicDLQ, "topic-dlq", s.TopicDLQ, "topic for what could not be processed")

@@ -1,4 +1,4 @@
-package pipeline
+package source
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"rootwatch/internal/failure"
 	"rootwatch/internal/source/s3test"
 )
 
@@ -45,7 +46,7 @@ func TestS3OpenerAbandonsStalledBody(t *testing.T) {
 	if !errors.Is(err, ErrS3Stalled) {
 		t.Fatalf("read error %v, want ErrS3Stalled", err)
 	}
-	if reason, permanent := Classify(err); permanent || reason != "transient" {
+	if reason, permanent := failure.Classify(err); permanent || reason != failure.Transient {
 		t.Fatalf("classified %q permanent=%v, want transient", reason, permanent)
 	}
 	if d := time.Since(start); d > 10*time.Second {
