@@ -185,8 +185,12 @@ type emitter struct {
 	ctx      context.Context
 	t        *tracker
 	recs     []sink.Message
+	recBytes int // value bytes in recs
 	finds    []sink.Message
-	arena    []byte // record values of the chunk being built; handed to the sink with it
+	// arena holds record values. Bytes handed to the sink (below len) are
+	// never written again, only appended after, so a block is shared by
+	// chunks and objects until it is full, and then left to the sink.
+	arena    []byte
 	enc      *json.Encoder
 	encBuf   bytes.Buffer
 	nRecords int64
@@ -207,7 +211,7 @@ func (p *Processor) emitter(ctx context.Context, t *tracker) *emitter {
 func (e *emitter) release() {
 	clear(e.recs)
 	clear(e.finds)
-	e.recs, e.finds, e.arena = e.recs[:0], e.finds[:0], nil
+	e.recs, e.finds, e.recBytes = e.recs[:0], e.finds[:0], 0
 	e.ctx, e.t = nil, nil
 	e.p.scratch.Put(e)
 }
@@ -227,7 +231,7 @@ func (e *emitter) write(topic sink.Topic, msgs []sink.Message) error {
 func (e *emitter) flushRecords() error {
 	err := e.write(sink.TopicRecords, e.recs)
 	clear(e.recs)
-	e.recs, e.arena = e.recs[:0], nil
+	e.recs, e.recBytes = e.recs[:0], 0
 	return err
 }
 
@@ -241,21 +245,21 @@ func (e *emitter) flush() error {
 	return err
 }
 
-// record adds one record (copied into the chunk's arena) for the records topic.
+// arenaBlock is the size of one arena block (at most ChunkBytes).
+const arenaBlock = 256 << 10
+
+// record adds one record (copied into the arena) for the records topic, and
+// writes the chunk when it holds ChunkRecords records or ChunkBytes bytes.
 func (e *emitter) record(raw, key []byte, headers []sink.Header) error {
 	o := &e.p.o
 	if len(e.arena)+len(raw) > cap(e.arena) {
-		if len(e.recs) > 0 {
-			if err := e.flushRecords(); err != nil {
-				return err
-			}
-		}
-		e.arena = make([]byte, 0, max(o.ChunkBytes, len(raw)))
+		e.arena = make([]byte, 0, max(min(arenaBlock, o.ChunkBytes), len(raw)))
 	}
 	start := len(e.arena)
 	e.arena = append(e.arena, raw...)
 	e.recs = append(e.recs, sink.Message{Key: key, Value: e.arena[start:len(e.arena):len(e.arena)], Headers: headers})
-	if len(e.recs) >= o.ChunkRecords {
+	e.recBytes += len(raw)
+	if len(e.recs) >= o.ChunkRecords || e.recBytes >= o.ChunkBytes {
 		return e.flushRecords()
 	}
 	return nil
