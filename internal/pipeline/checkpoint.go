@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"rootwatch/internal/periodic"
 	"rootwatch/internal/source"
 )
 
@@ -98,28 +99,9 @@ func (f *checkpointFile) save(pos source.Position, complete bool) error {
 // saveEvery saves mark() every interval until stop is called; stop saves a
 // last time and returns once no save runs any more.
 func (f *checkpointFile) saveEvery(every time.Duration, mark func() source.Position, log *slog.Logger) (stop func()) {
-	save := func() {
+	return periodic.Start(every, func(bool) {
 		if err := f.save(mark(), false); err != nil {
 			log.Error("checkpoint", "err", err)
 		}
-	}
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				save()
-			case <-done:
-				return
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-stopped
-		save()
-	}
+	})
 }

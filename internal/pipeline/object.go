@@ -293,13 +293,9 @@ func (p *Processor) read(ctx context.Context, job Job, t *tracker) error {
 	if opts.Format == cloudtrail.FormatAuto && cloudtrail.IsJSONLName(key) {
 		opts.Format = cloudtrail.FormatJSONL
 	}
-	body := &bodyReader{r: rc}
-	r, err := cloudtrail.NewReader(body, opts)
+	r, err := cloudtrail.NewReader(rc, opts)
 	if err != nil {
-		if body.err != nil {
-			return failure.MarkTransient(body.err)
-		}
-		return err
+		return fromReader(err)
 	}
 	defer r.Close()
 
@@ -338,10 +334,7 @@ func (p *Processor) read(ctx context.Context, job Job, t *tracker) error {
 			if errors.Is(rerr, io.EOF) {
 				return ferr
 			}
-			if body.err != nil {
-				return failure.MarkTransient(fmt.Errorf("%w (after %d records)", body.err, e.nRecords))
-			}
-			return fmt.Errorf("%w (after %d records)", rerr, e.nRecords)
+			return fromReader(fmt.Errorf("%w (after %d records)", rerr, e.nRecords))
 		}
 		e.nRecords++
 		if e.nRecords%ctxCheckEvery == 0 && ctx.Err() != nil {
@@ -368,20 +361,16 @@ func (p *Processor) read(ctx context.Context, job Job, t *tracker) error {
 	}
 }
 
-// bodyReader remembers whether the underlying (network, disk) body failed,
-// so a dropped connection mid-object is retried, not mistaken for a
-// truncated file.
-type bodyReader struct {
-	r   io.Reader
-	err error
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF && b.err == nil {
-		b.err = err
+// fromReader marks an error of the CloudTrail reader: a *FormatError is
+// the data's fault (failure.Classify makes it permanent); anything else came
+// from the stream it read (a dropped connection, a disk error), so the
+// object is worth reading again, even if it looked like a truncated file.
+func fromReader(err error) error {
+	var fe *cloudtrail.FormatError
+	if errors.As(err, &fe) {
+		return err
 	}
-	return n, err
+	return failure.MarkTransient(err)
 }
 
 var recipientKey = []byte(`"recipientAccountId":"`)

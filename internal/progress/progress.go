@@ -9,9 +9,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"rootwatch/internal/periodic"
 )
 
 // Counters are what a run has done so far; safe for concurrent use.
@@ -150,21 +151,5 @@ func (r Reporter) Start(snapshot func() Snapshot) (stop func()) {
 			io.WriteString(r.W, s.Line(r.What))
 		}
 	}
-	done, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				print(false)
-			case <-done:
-				print(true)
-				return
-			}
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { close(done); <-stopped }) }
+	return periodic.Start(every, print)
 }
