@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 
@@ -18,12 +17,7 @@ func TestKafkaUnreachableAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testutil.UnusedAddr(t) // nothing listens there
 	var stderr testutil.SyncBuffer
 	code := run(context.Background(), []string{"--source", tree.Dir, "--sink", "kafka", "--brokers", addr, "--kafka-wait", "1500ms"},
 		&testutil.SyncBuffer{}, &stderr, func(string) (string, bool) { return "", false })

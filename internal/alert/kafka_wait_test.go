@@ -3,7 +3,6 @@ package alert
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -15,12 +14,7 @@ import (
 // visibly, like ingest, and after KafkaWait fails with an error naming the
 // brokers.
 func TestRunKafkaWaitsThenFailsClearly(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testutil.UnusedAddr(t) // nothing listens there
 	cfg := testConfig(t, strings.Replace(kafkaConfig, "placeholder:9092", addr, 1))
 	var logs testutil.SyncBuffer
 	svc, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), KafkaWait: 1500 * time.Millisecond})

@@ -37,12 +37,7 @@ func TestWaitForTopics(t *testing.T) {
 		t.Fatalf("missing topic: %v", err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := testutil.UnusedAddr(t) // nothing listens there
 	var logs testutil.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	_, err = kafka.WaitForTopics(ctx, kafka.Config{Brokers: []string{addr}}, 2*time.Second, log, kafka.TopicDLQ)
@@ -57,12 +52,7 @@ func TestWaitForTopics(t *testing.T) {
 // TestWaitForTopicsForever: with no bound, WaitForTopics keeps trying until
 // a broker appears, and then succeeds.
 func TestWaitForTopicsForever(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := testutil.UnusedAddr(t) // nothing listens there
 	var logs testutil.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
