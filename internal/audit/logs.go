@@ -142,8 +142,9 @@ func ScanLocal(ctx context.Context, paths []string, t *Tracker, opts cloudtrail.
 	local := pipeline.LocalFiles(paths)
 	err := scanLogs(ctx, "file", runtime.NumCPU(), t, opts, log, func(ctx context.Context, read func(pipeline.Object) error, skip func(name, reason string)) error {
 		return local(ctx, func(o pipeline.Object) error {
-			if k, ok := cloudtrail.ParseKey(filepath.ToSlash(o.Ref.Key)); ok && k.Kind == cloudtrail.KindLog {
-				t.SawAccount(k.Account)
+			if why := t.sawLogFile(filepath.ToSlash(o.Ref.Key)); why != "" {
+				skip(o.Ref.Key, why)
+				return nil
 			}
 			return read(o)
 		}, skip)
@@ -167,20 +168,29 @@ func ScanS3(ctx context.Context, api S3API, bucket, prefix string, workers int, 
 	opener := source.S3Opener{Client: api}
 	return scanLogs(ctx, "s3", workers, t, opts, log, func(ctx context.Context, read func(pipeline.Object) error, skip func(name, reason string)) error {
 		return source.ListPrefix(ctx, api, bucket, prefix, func(o source.Object) error {
-			k, layout := cloudtrail.ParseKey(o.Key)
-			switch {
-			case cloudtrail.IsDigest(o.Key):
-				skip(o.String(), "digest")
+			if why := t.sawLogFile(o.Key); why != "" {
+				skip(o.String(), why)
 				return nil
-			case layout && k.Kind != cloudtrail.KindLog:
-				skip(o.String(), string(k.Kind))
-				return nil
-			case layout:
-				t.SawAccount(k.Account)
 			}
 			return read(pipeline.Object{Ref: match.ObjectRef{Bucket: o.Bucket, Key: o.Key}, Open: opener.Open(o.Bucket, o.Key)})
 		})
 	})
+}
+
+// sawLogFile says why the file at key is not read ("digest", "insight":
+// neither holds API calls), or records its account (AWSLogs layout) as
+// seen and returns "".
+func (t *Tracker) sawLogFile(key string) (skip string) {
+	switch {
+	case cloudtrail.IsDigest(key):
+		return "digest"
+	case cloudtrail.IsInsight(key):
+		return "insight"
+	}
+	if k, ok := cloudtrail.ParseKey(key); ok {
+		t.SawAccount(k.Account)
+	}
+	return ""
 }
 
 // scanLogs reads what list names into t with the pipeline, and records
