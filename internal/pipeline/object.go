@@ -312,7 +312,7 @@ func (p *Processor) read(ctx context.Context, job Job, t *tracker) error {
 			headers = append(headers, sink.Header{Key: "account", Value: keyAccount}, sink.Header{Key: "region", Value: []byte(k.Region)})
 		}
 	}
-	insight := cloudtrail.IsInsight(key)
+	insight := layout && k.Kind == cloudtrail.KindInsight || !layout && cloudtrail.IsInsight(key)
 
 	e := p.emitter(ctx, t)
 	defer func() {
