@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidwall/gjson"
 
+	"rootwatch/internal/failure"
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/kafka/kafkatest"
 	"rootwatch/internal/pipeline"
@@ -72,8 +73,8 @@ func TestIngestLimits(t *testing.T) {
 				got[filepath.Base(e.Object.Key)] = e
 			}
 			checks := []struct{ file, reason, names string }{
-				{"big-record.json.gz", pipeline.ReasonRecordTooLarge, fmt.Sprintf("larger than %d bytes", recLimit)},
-				{"bomb.json.gz", pipeline.ReasonObjectTooLarge, fmt.Sprintf("more than %d bytes after decompression", objLimit)},
+				{"big-record.json.gz", failure.ReasonRecordTooLarge, fmt.Sprintf("larger than %d bytes", recLimit)},
+				{"bomb.json.gz", failure.ReasonObjectTooLarge, fmt.Sprintf("more than %d bytes after decompression", objLimit)},
 			}
 			for _, ch := range checks {
 				e, ok := got[ch.file]

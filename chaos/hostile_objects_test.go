@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"rootwatch/internal/cloudtrail"
+	"rootwatch/internal/failure"
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/kafka/kafkatest"
 	"rootwatch/internal/pipeline"
@@ -75,21 +76,21 @@ func TestHostileObjects(t *testing.T) {
 		{name: "truncated-gzip", body: func() []byte {
 			b := gz(t, []byte(`{"Records":[`+aroundRecord+`,`+aroundRecord+`]}`))
 			return b[:len(b)*2/3]
-		}(), reason: pipeline.ReasonCorrupt},
-		{name: "gzip-bomb", body: gzipBomb(t, 400<<20), reason: pipeline.ReasonObjectTooLarge},
+		}(), reason: failure.ReasonCorrupt},
+		{name: "gzip-bomb", body: gzipBomb(t, 400<<20), reason: failure.ReasonObjectTooLarge},
 		{name: "100MB-record", body: gz(t, []byte(`{"Records":[`+aroundRecord+`,{"eventVersion":"1.08","eventID":"big","requestParameters":{"x":"`+big+`"}},`+aroundRoot+`]}`)),
-			reason: pipeline.ReasonRecordTooLarge, wantRecords: []string{"11111111-aaaa-4bbb-8ccc-000000000001", "22222222-aaaa-4bbb-8ccc-000000000002"}, wantFinding: []string{"22222222-aaaa-4bbb-8ccc-000000000002"}},
+			reason: failure.ReasonRecordTooLarge, wantRecords: []string{"11111111-aaaa-4bbb-8ccc-000000000001", "22222222-aaaa-4bbb-8ccc-000000000002"}, wantFinding: []string{"22222222-aaaa-4bbb-8ccc-000000000002"}},
 		// The reader caps nesting depth: the whole object is dead-lettered (replayable), not split.
-		{name: "deeply-nested-record", body: gz(t, []byte(`{"Records":[{"eventID":"deep","x":`+deep+`},`+aroundRoot+`]}`)), reason: pipeline.ReasonSyntax},
-		{name: "deeply-nested-top", body: gz(t, []byte(deep)), reason: pipeline.ReasonNotCloudTrail},
+		{name: "deeply-nested-record", body: gz(t, []byte(`{"Records":[{"eventID":"deep","x":`+deep+`},`+aroundRoot+`]}`)), reason: failure.ReasonSyntax},
+		{name: "deeply-nested-top", body: gz(t, []byte(deep)), reason: failure.ReasonNotCloudTrail},
 		{name: "invalid-utf8", body: gz(t, []byte(`{"Records":[`+aroundRoot+`]}`)),
 			wantRecords: []string{"22222222-aaaa-4bbb-8ccc-000000000002"}, wantFinding: []string{"22222222-aaaa-4bbb-8ccc-000000000002"}},
-		{name: "records-not-array", body: gz(t, []byte(`{"Records":{"eventID":"x"}}`)), reason: pipeline.ReasonNotCloudTrail},
-		{name: "array-at-top", body: gz(t, []byte(`[`+aroundRecord+`]`)), reason: pipeline.ReasonNotCloudTrail},
-		{name: "empty-file", body: nil, reason: pipeline.ReasonNotCloudTrail},
-		{name: "not-cloudtrail-json", body: gz(t, []byte(`{"hello":"world","n":[1,2,3]}`)), reason: pipeline.ReasonNotCloudTrail},
-		{name: "not-cloudtrail-text", body: []byte("79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be trail-bucket [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - 3E57427F3EXAMPLE REST.GET.VERSIONING - \"GET /trail-bucket?versioning HTTP/1.1\" 200\n"), reason: pipeline.ReasonNotCloudTrail}, // starts with a JSON number
-		{name: "html", body: []byte("<html><body>AccessDenied</body></html>"), reason: pipeline.ReasonSyntax},
+		{name: "records-not-array", body: gz(t, []byte(`{"Records":{"eventID":"x"}}`)), reason: failure.ReasonNotCloudTrail},
+		{name: "array-at-top", body: gz(t, []byte(`[`+aroundRecord+`]`)), reason: failure.ReasonNotCloudTrail},
+		{name: "empty-file", body: nil, reason: failure.ReasonNotCloudTrail},
+		{name: "not-cloudtrail-json", body: gz(t, []byte(`{"hello":"world","n":[1,2,3]}`)), reason: failure.ReasonNotCloudTrail},
+		{name: "not-cloudtrail-text", body: []byte("79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be trail-bucket [06/Feb/2019:00:00:38 +0000] 192.0.2.3 - 3E57427F3EXAMPLE REST.GET.VERSIONING - \"GET /trail-bucket?versioning HTTP/1.1\" 200\n"), reason: failure.ReasonNotCloudTrail}, // starts with a JSON number
+		{name: "html", body: []byte("<html><body>AccessDenied</body></html>"), reason: failure.ReasonSyntax},
 		{name: "digest", reason: ""},
 	}
 
@@ -126,7 +127,7 @@ func TestHostileObjects(t *testing.T) {
 
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := pipeline.NewMetrics(nil)
-	sink, err := pipeline.NewKafkaSink(kcfg, pipeline.KafkaSinkOptions{Logger: log, Metrics: m, Writer: kafka.WriterOptions{BatchTimeout: 5 * time.Millisecond, BatchBytes: 8 << 20}})
+	sink, err := kafka.NewSink(kcfg, kafka.SinkOptions{Logger: log, Observe: m.ObserveKafka, Writer: kafka.WriterOptions{BatchTimeout: 5 * time.Millisecond, BatchBytes: 8 << 20}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestHostileObjects(t *testing.T) {
 				Reader: cloudtrail.Options{MaxRecordBytes: maxRecord, MaxDecompressedBytes: maxObject}},
 			SQS: sq, S3: s3s.Client,
 			Source:      source.SQSOptions{QueueURL: queue, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second},
-			MaxReceives: 5, MissingRetries: 0,
+			MaxReceives: 5,
 		})
 	}()
 	defer func() {

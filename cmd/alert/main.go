@@ -19,6 +19,7 @@ import (
 	"rootwatch/internal/alert"
 	"rootwatch/internal/channel"
 	"rootwatch/internal/cli"
+	"rootwatch/internal/kafka"
 )
 
 const usageText = `Usage: alert --source kafka|- --config file [flags]
@@ -38,6 +39,7 @@ func command(cfg *alert.Config, checkConfig *bool) *cli.Command {
 	c := &cli.Command{Name: "alert", Usage: usageText, Env: true, File: cfg}
 	c.Enum(&cfg.Source, "source", alert.DefaultSource, []string{"kafka", "-"}, "where findings come from: kafka, or - (JSON lines on stdin)")
 	c.List(&cfg.Kafka.Brokers, "brokers", nil, "Kafka bootstrap brokers, comma-separated host:port")
+	c.Duration(&cfg.KafkaWait, "kafka-wait", kafka.DefaultStartWait, "at start, how long to wait for a Kafka broker to answer, retrying, before failing (0: wait for ever)")
 	c.String(&cfg.Kafka.Group, "group", alert.DefaultGroup, "Kafka consumer group")
 	c.String(&cfg.Kafka.Topic, "topic", alert.DefaultTopic, "findings topic")
 	c.String(&cfg.Listen, "listen", "", "address for /metrics, /healthz, /readyz, /api/root-last-used and the status page (when not set: "+defaultListen+" with --source kafka, off with stdin)")
@@ -73,7 +75,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	log := cmd.Logger(stderr)
 	// In stdin mode the console channel writes to stdout (the pipe's end).
 	deps := channel.Deps{Logger: log, Stdout: stdout}
-	svc, err := alert.New(&cfg, alert.Options{Logger: log, ChannelDeps: deps})
+	svc, err := alert.New(&cfg, alert.Options{Logger: log, ChannelDeps: deps, KafkaWait: cfg.KafkaWait})
 	if err != nil {
 		return cmd.Fail(stderr, cmd.Explain(err))
 	}

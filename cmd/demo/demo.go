@@ -174,7 +174,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 	// ingest: the SQS pipeline into Kafka.
 	reg := prometheus.NewRegistry()
 	metrics := pipeline.NewMetrics(reg)
-	sink, err := pipeline.NewKafkaSink(kcfg, pipeline.KafkaSinkOptions{Metrics: metrics, Logger: log,
+	sink, err := kafka.NewSink(kcfg, kafka.SinkOptions{Observe: metrics.ObserveKafka, Logger: log,
 		Writer: kafka.WriterOptions{BatchTimeout: 5 * time.Millisecond}})
 	if err != nil {
 		return sum, fmt.Errorf("kafka sink: %w", err)
@@ -186,10 +186,10 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 	go func() {
 		ingestDone <- pipeline.RunSQS(ictx, pipeline.SQSRun{
 			Common: pipeline.Common{Sink: sink, Metrics: metrics, Logger: log.With("component", "ingest"),
-				Workers: 4, ShutdownGrace: 10 * time.Second},
+				Workers: 4, ShutdownGrace: 10 * time.Second, MissingRetries: 3, MissingBackoff: 200 * time.Millisecond},
 			SQS: q, S3: s3c,
 			Source:      source.SQSOptions{QueueURL: demoQueueURL, WaitTime: time.Second, VisibilityTimeout: 30 * time.Second, MaxInFlight: 16},
-			MaxReceives: 5, MissingRetries: 3, MissingBackoff: 200 * time.Millisecond,
+			MaxReceives: 5,
 		})
 	}()
 

@@ -5,6 +5,8 @@ import (
 
 	"rootwatch/internal/cli"
 	"rootwatch/internal/kafka"
+	"rootwatch/internal/pipeline"
+	"rootwatch/internal/source"
 )
 
 // settings is everything ingest can be told: the config file decodes into
@@ -15,6 +17,7 @@ type settings struct {
 	Sink   string `yaml:"sink"`
 
 	Kafka             kafka.Config  `yaml:"kafka"`
+	KafkaWait         time.Duration `yaml:"kafka_wait"`
 	TopicRecords      string        `yaml:"topic_records"`
 	TopicFindings     string        `yaml:"topic_findings"`
 	TopicDLQ          string        `yaml:"topic_dlq"`
@@ -67,6 +70,7 @@ func command(s *settings) *cli.Command {
 
 	c.List(&s.Kafka.Brokers, "brokers", nil, "Kafka bootstrap brokers, comma-separated host:port")
 	c.String(&s.Kafka.ClientID, "kafka-client-id", "rootwatch-ingest", "Kafka client id")
+	c.Duration(&s.KafkaWait, "kafka-wait", kafka.DefaultStartWait, "at start, how long to wait for a Kafka broker to answer, retrying, before failing (0: wait for ever)")
 	c.String(&s.TopicRecords, "topic-records", kafka.TopicRecords, "topic for every record, raw")
 	c.String(&s.TopicFindings, "topic-findings", kafka.TopicRootActivity, "topic for root-activity findings")
 	c.String(&s.TopicDLQ, "topic-dlq", kafka.TopicDLQ, "topic for what could not be processed")
@@ -74,27 +78,27 @@ func command(s *settings) *cli.Command {
 	c.Bool(&s.CreateTopics, "create-topics", "create missing topics at start (--partitions, --replication-factor)")
 	c.Int(&s.Partitions, "partitions", 6, "partitions of topics created by --create-topics")
 	c.Int(&s.ReplicationFactor, "replication-factor", 3, "replication factor of topics created by --create-topics")
-	c.Enum(&s.Compression, "compression", "zstd", []string{"zstd", "lz4", "snappy", "gzip", "none"}, "Kafka compression")
-	c.Int(&s.BatchSize, "batch-size", 5000, "most messages in one Kafka produce batch")
-	c.Int64(&s.BatchBytes, "batch-bytes", 1<<20, "most bytes in one Kafka produce batch")
-	c.Int64(&s.MaxInFlightBytes, "max-inflight-bytes", 64<<20, "most bytes written to Kafka and not yet acknowledged; reading waits beyond it (bounds memory)")
-	c.Duration(&s.BatchTimeout, "batch-timeout", 20*time.Millisecond, "longest a partial Kafka batch waits")
-	c.Enum(&s.RequiredAcks, "required-acks", "all", []string{"all", "one", "none"}, "Kafka acks")
+	c.Enum(&s.Compression, "compression", kafka.DefaultCompression, []string{"zstd", "lz4", "snappy", "gzip", "none"}, "Kafka compression")
+	c.Int(&s.BatchSize, "batch-size", kafka.DefaultBatchSize, "most messages in one Kafka produce batch")
+	c.Int64(&s.BatchBytes, "batch-bytes", kafka.DefaultBatchBytes, "most bytes in one Kafka produce batch")
+	c.Int64(&s.MaxInFlightBytes, "max-inflight-bytes", kafka.DefaultMaxInFlightBytes, "most bytes written to Kafka and not yet acknowledged; reading waits beyond it (bounds memory)")
+	c.Duration(&s.BatchTimeout, "batch-timeout", kafka.DefaultBatchTimeout, "longest a partial Kafka batch waits")
+	c.Enum(&s.RequiredAcks, "required-acks", kafka.DefaultRequiredAcks, []string{"all", "one", "none"}, "Kafka acks")
 
 	c.String(&s.Region, "region", "", "AWS region (default: from the AWS environment)")
 	c.String(&s.SQSEndpoint, "sqs-endpoint", "", "SQS endpoint URL override (tests, VPC endpoints)")
 	c.String(&s.S3Endpoint, "s3-endpoint", "", "S3 endpoint URL override")
 	c.Bool(&s.S3PathStyle, "s3-path-style", "path-style S3 addressing (needed by most S3 stand-ins)")
-	c.Int(&s.Workers, "workers", 4, "objects read in parallel")
+	c.Int(&s.Workers, "workers", pipeline.DefaultWorkers, "objects read in parallel")
 	c.Int(&s.Queue, "queue", 0, "objects waiting for a worker (0: 2*workers)")
 	c.Int(&s.MaxInFlight, "max-inflight", 0, "SQS messages in progress at once (0: max(2*workers, 10))")
-	c.Duration(&s.WaitTime, "wait-time", 20*time.Second, "SQS long-poll wait (at most 20s)")
-	c.Duration(&s.Visibility, "visibility-timeout", 2*time.Minute, "SQS visibility timeout, renewed every third of it while a message is in progress")
-	c.Int(&s.MaxReceives, "max-receives", 10, "dead-letter a message received more often than this (0: never)")
-	c.Duration(&s.RetryBackoffMax, "retry-backoff-max", 5*time.Minute, "longest a transiently failed message stays invisible (backoff doubles per receive from 1s)")
-	c.Int(&s.MissingRetries, "missing-retries", 3, "how often a missing S3 object is asked for again before it is dead-lettered")
-	c.Duration(&s.S3IdleTimeout, "s3-idle-timeout", time.Minute, "abandon an S3 read that makes no progress for this long (the object is retried later)")
-	c.Duration(&s.ShutdownGrace, "shutdown-grace", 25*time.Second, "on SIGTERM, how long in-flight messages may finish before they are released")
+	c.Duration(&s.WaitTime, "wait-time", source.DefaultWaitTime, "SQS long-poll wait (at most 20s)")
+	c.Duration(&s.Visibility, "visibility-timeout", source.DefaultVisibilityTimeout, "SQS visibility timeout, renewed every third of it while a message is in progress")
+	c.Int(&s.MaxReceives, "max-receives", pipeline.DefaultMaxReceives, "dead-letter a message received more often than this (0: never)")
+	c.Duration(&s.RetryBackoffMax, "retry-backoff-max", pipeline.DefaultRetryBackoffMax, "longest a transiently failed message stays invisible (backoff doubles per receive from 1s)")
+	c.Int(&s.MissingRetries, "missing-retries", source.DefaultMissingRetries, "how often a missing S3 object is asked for again before it is dead-lettered")
+	c.Duration(&s.S3IdleTimeout, "s3-idle-timeout", source.DefaultS3IdleTimeout, "abandon an S3 read that makes no progress for this long (the object is retried later)")
+	c.Duration(&s.ShutdownGrace, "shutdown-grace", pipeline.DefaultShutdownGrace, "on SIGTERM, how long in-flight messages may finish before they are released")
 
 	c.String(&s.Checkpoint, "checkpoint", "", "backfill checkpoint file (a stopped backfill resumes from it)")
 	c.Float(&s.Rate, "rate", 0, "backfill: most objects started per second (0: no limit)")

@@ -2,42 +2,34 @@ package main
 
 import (
 	"context"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
-	"rootwatch/internal/kafka"
-	"rootwatch/internal/kafka/kafkatest"
+	"rootwatch/internal/fixtures"
+	"rootwatch/internal/testutil"
 )
 
-// TestWaitForTopic: a missing topic is reported as missing; a broker that
-// cannot be reached is reported as such when the wait ends, not as a
-// missing topic.
-func TestWaitForTopic(t *testing.T) {
-	_, cfg := kafkatest.Cluster(t, 1, kafka.TopicDLQ)
-	log := slog.New(slog.DiscardHandler)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := waitForTopic(ctx, cfg, kafka.TopicDLQ, log); err != nil {
-		t.Fatalf("existing topic: %v", err)
-	}
-	err := waitForTopic(ctx, cfg, "no.such.topic", log)
-	if err == nil || !strings.Contains(err.Error(), "--create-topics") {
-		t.Fatalf("missing topic: %v", err)
-	}
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// TestKafkaUnreachableAtStart: with no broker listening, ingest retries
+// visibly for --kafka-wait and then fails with an error naming the
+// brokers, before reading anything.
+func TestKafkaUnreachableAtStart(t *testing.T) {
+	tree, err := fixtures.WriteTree(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
-	short, cancel2 := context.WithTimeout(context.Background(), 2500*time.Millisecond)
-	defer cancel2()
-	err = waitForTopic(short, kafka.Config{Brokers: []string{addr}}, kafka.TopicDLQ, log)
-	if err == nil || !strings.Contains(err.Error(), "is Kafka reachable at "+addr) || strings.Contains(err.Error(), "--create-topics") {
-		t.Fatalf("unreachable broker: %v", err)
+	addr := testutil.UnusedAddr(t) // nothing listens there
+	var stderr testutil.SyncBuffer
+	code := run(context.Background(), []string{"--source", tree.Dir, "--sink", "kafka", "--brokers", addr, "--kafka-wait", "1500ms"},
+		&testutil.SyncBuffer{}, &stderr, func(string) (string, bool) { return "", false })
+	if code == 0 {
+		t.Fatalf("exit 0 with Kafka unreachable:\n%s", stderr.String())
+	}
+	for _, want := range []string{"kafka not reachable yet; retrying", "kafka not reachable at " + addr, "--kafka-wait"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if strings.Contains(stderr.String(), "scan:") {
+		t.Errorf("files were read although the sink was never set up:\n%s", stderr.String())
 	}
 }

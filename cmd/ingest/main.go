@@ -28,13 +28,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	kafkago "github.com/segmentio/kafka-go"
 
 	"rootwatch/internal/cli"
 	"rootwatch/internal/cloudtrail"
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/pipeline"
 	"rootwatch/internal/scan"
+	"rootwatch/internal/sink"
 	"rootwatch/internal/source"
 )
 
@@ -103,12 +103,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, lookup fu
 type usageError struct{ error }
 
 func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog.Logger) error {
-	if s.Source == "" {
-		return usageError{errors.New("--source is required (sqs://queue, s3://bucket/prefix?from=YYYY-MM-DD, or a path)")}
-	}
-	if s.Sink != "kafka" && s.Sink != "stdout" {
-		return usageError{fmt.Errorf("--sink must be kafka or stdout, not %q", s.Sink)}
-	}
+	// --source and --sink are required and --sink is an enum: the command
+	// layer (internal/cli) checked them before this runs.
 	readerOpts := cloudtrail.Options{MaxRecordBytes: s.MaxRecordBytes, MaxDecompressedBytes: s.MaxObjectBytes}
 	kind := sourceKind(s.Source)
 
@@ -118,14 +114,7 @@ func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog
 		if err != nil {
 			return err
 		}
-		for _, fe := range sum.Errors {
-			fmt.Fprintf(stderr, "ingest: could not read %s: %v\n", fe.Path, fe.Err)
-		}
-		fmt.Fprintln(stderr, sum.String())
-		if len(sum.Errors) > 0 {
-			return fmt.Errorf("%d file(s) could not be read", len(sum.Errors))
-		}
-		return nil
+		return reportLocal(stderr, s.Source, sum)
 	}
 
 	reg := prometheus.NewRegistry()
@@ -140,15 +129,16 @@ func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog
 		defer stopHTTP()
 	}
 
-	sink, err := newSink(ctx, s, stdout, stderr, metrics, log)
+	out, err := newSink(ctx, s, stdout, stderr, metrics, log)
 	if err != nil {
 		return err
 	}
-	common := pipeline.Common{Sink: sink, Metrics: metrics, Logger: log, Reader: readerOpts,
-		Workers: s.Workers, Queue: s.Queue, ShutdownGrace: s.ShutdownGrace, S3IdleTimeout: s.S3IdleTimeout}
+	common := pipeline.Common{Sink: out, Metrics: metrics, Logger: log, Reader: readerOpts,
+		Workers: s.Workers, Queue: s.Queue, ShutdownGrace: s.ShutdownGrace, S3IdleTimeout: s.S3IdleTimeout,
+		MissingRetries: s.MissingRetries}
 	runErr := runSource(ctx, kind, s, common, reg, &ready, stderr, log)
 	ready.Store(false)
-	if err := sink.Close(); err != nil && runErr == nil {
+	if err := out.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("close sink: %w", err)
 	}
 	if runErr != nil && errors.Is(runErr, context.Canceled) && ctx.Err() != nil {
@@ -156,6 +146,28 @@ func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog
 		return nil
 	}
 	return runErr
+}
+
+// reportLocal tells the person who read local files what happened: every
+// file that could not be read, with its reason, the summary line, and a
+// warning when there was no log file to read at all.
+func reportLocal(stderr io.Writer, src string, sum scan.Summary) error {
+	for _, fe := range sum.Errors {
+		fmt.Fprintf(stderr, "ingest: could not read %s: %v\n", fe.Path, fe.Err)
+	}
+	fmt.Fprintln(stderr, sum.String())
+	if sum.Files == 0 {
+		skipped := ""
+		if sum.Skipped > 0 {
+			skipped = fmt.Sprintf(" (%d digest file(s) skipped)", sum.Skipped)
+		}
+		fmt.Fprintf(stderr, "ingest: warning: no CloudTrail log files in %s%s: looked for .json, .json.gz, .jsonl and .jsonl.gz files\n", src, skipped)
+		return fmt.Errorf("no CloudTrail log files in %s", src)
+	}
+	if len(sum.Errors) > 0 {
+		return fmt.Errorf("%d file(s) could not be read", len(sum.Errors))
+	}
+	return nil
 }
 
 func sourceKind(src string) string {
@@ -168,60 +180,44 @@ func sourceKind(src string) string {
 	return "local"
 }
 
-func newSink(ctx context.Context, s settings, stdout, stderr io.Writer, m *pipeline.Metrics, log *slog.Logger) (pipeline.Sink, error) {
+func newSink(ctx context.Context, s settings, stdout, stderr io.Writer, m *pipeline.Metrics, log *slog.Logger) (sink.Sink, error) {
 	if s.Sink == "stdout" {
-		return pipeline.NewStdoutSink(stdout, stderr), nil
+		return sink.NewStdout(stdout, stderr), nil
 	}
 	if err := s.Kafka.Validate(); err != nil {
 		return nil, usageError{fmt.Errorf("%w (set --brokers or kafka.brokers)", err)}
 	}
-	topics := pipeline.KafkaTopics{Records: s.TopicRecords, Findings: s.TopicFindings, DLQ: s.TopicDLQ}
+	topics := kafka.SinkTopics{Records: s.TopicRecords, Findings: s.TopicFindings, DLQ: s.TopicDLQ}
 	names := []string{topics.Findings, topics.DLQ}
 	if !s.SkipRecords {
 		names = append(names, topics.Records)
 	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
 	if s.CreateTopics {
+		if _, err := kafka.WaitForTopics(ctx, s.Kafka, s.KafkaWait, log); err != nil {
+			return nil, err
+		}
 		var specs []kafka.TopicSpec
 		for _, n := range names {
 			specs = append(specs, kafka.TopicSpec{Name: n, Partitions: s.Partitions, ReplicationFactor: s.ReplicationFactor})
 		}
-		if err := kafka.EnsureTopics(cctx, s.Kafka, specs...); err != nil {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := kafka.EnsureTopics(cctx, s.Kafka, specs...)
+		cancel()
+		if err != nil {
 			return nil, err
 		}
 	}
-	for _, n := range names {
-		if err := waitForTopic(cctx, s.Kafka, n, log); err != nil {
-			return nil, err
+	if _, err := kafka.WaitForTopics(ctx, s.Kafka, s.KafkaWait, log, names...); err != nil {
+		if errors.Is(err, kafka.ErrUnknownTopic) {
+			return nil, fmt.Errorf("%w (create it, or run with --create-topics)", err)
 		}
+		return nil, err
 	}
-	return pipeline.NewKafkaSink(s.Kafka, pipeline.KafkaSinkOptions{
-		Topics: topics, SkipRecords: s.SkipRecords, Logger: log, Metrics: m, MaxInFlightBytes: s.MaxInFlightBytes,
+	return kafka.NewSink(s.Kafka, kafka.SinkOptions{
+		Topics: topics, SkipRecords: s.SkipRecords, Logger: log, Observe: m.ObserveKafka, MaxInFlightBytes: s.MaxInFlightBytes,
 		Writer: kafka.WriterOptions{Compression: s.Compression, BatchSize: s.BatchSize, BatchBytes: s.BatchBytes,
 			BatchTimeout: s.BatchTimeout, RequiredAcks: s.RequiredAcks},
 	})
-}
-
-// waitForTopic checks that topic exists, waiting (until ctx ends) for a
-// broker that is not reachable yet, so that ingest started beside Kafka
-// does not fail for being first.
-func waitForTopic(ctx context.Context, c kafka.Config, topic string, log *slog.Logger) error {
-	for {
-		_, err := kafka.Partitions(ctx, c, topic)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, kafkago.UnknownTopicOrPartition) || strings.Contains(err.Error(), "not in metadata"):
-			return fmt.Errorf("%w (create it, or run with --create-topics)", err)
-		}
-		log.Warn("kafka not reachable yet; retrying", "brokers", strings.Join(c.Brokers, ","), "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (is Kafka reachable at %s?)", err, strings.Join(c.Brokers, ","))
-		case <-time.After(time.Second):
-		}
-	}
 }
 
 func awsClients(ctx context.Context, s settings) (*sqs.Client, *s3.Client, error) {
@@ -256,12 +252,11 @@ func runSource(ctx context.Context, kind string, s settings, common pipeline.Com
 	case "local":
 		ready.Store(true)
 		sum, err := pipeline.RunLocal(ctx, pipeline.LocalRun{Common: common, Paths: []string{s.Source}})
-		for _, f := range sum.Failed {
-			fmt.Fprintf(stderr, "ingest: could not read %s: %v\n", f.Ref.Key, f.Err)
+		if err != nil && (ctx.Err() != nil || sum.Objects+sum.Skipped == 0) {
+			return err
 		}
-		fmt.Fprintf(stderr, "ingest: %d files, %d records, %d findings, %d could not be read\n", sum.Files, sum.Records, sum.Findings, len(sum.Failed))
-		if err == nil && len(sum.Failed) > 0 {
-			err = fmt.Errorf("%d file(s) could not be read (dead-lettered)", len(sum.Failed))
+		if rerr := reportLocal(stderr, s.Source, scan.Summarize(sum)); err == nil {
+			err = rerr
 		}
 		return err
 
@@ -284,13 +279,10 @@ func runSource(ctx context.Context, kind string, s settings, common pipeline.Com
 			progress, terminal = stderr, true
 		case "log":
 			progress = stderr
-		case "none":
-		default:
-			return usageError{fmt.Errorf("--progress %q: want auto, bar, log or none", s.Progress)}
 		}
 		ready.Store(true)
 		sum, err := pipeline.RunBackfill(ctx, pipeline.BackfillRun{Common: common, S3: s3c, Spec: spec,
-			Checkpoint: s.Checkpoint, Rate: s.Rate, MissingRetries: s.MissingRetries, Progress: progress, Terminal: terminal})
+			Checkpoint: s.Checkpoint, Rate: s.Rate, Progress: progress, Terminal: terminal})
 		fmt.Fprintf(stderr, "ingest: backfill %d objects, %d records, %d findings, %d dead-lettered, complete=%v\n",
 			sum.Objects, sum.Records, sum.Findings, sum.DeadLettered, sum.Complete)
 		return err
@@ -306,15 +298,13 @@ func runSource(ctx context.Context, kind string, s settings, common pipeline.Com
 		if err != nil {
 			return err
 		}
-		maxBackoff := s.RetryBackoffMax
+		redeliver := pipeline.DefaultRedeliveryBackoff
+		redeliver.Max = s.RetryBackoffMax
 		ready.Store(true)
 		return pipeline.RunSQS(ctx, pipeline.SQSRun{Common: common, SQS: sq, S3: s3c,
-			Source:         source.SQSOptions{QueueURL: url, WaitTime: s.WaitTime, VisibilityTimeout: s.Visibility, MaxInFlight: s.MaxInFlight},
-			MaxReceives:    s.MaxReceives,
-			MissingRetries: s.MissingRetries,
-			Backoff: func(n int) time.Duration {
-				return min(time.Second<<min(max(n-1, 0), 20), maxBackoff)
-			},
+			Source:      source.SQSOptions{QueueURL: url, WaitTime: s.WaitTime, VisibilityTimeout: s.Visibility, MaxInFlight: s.MaxInFlight},
+			MaxReceives: s.MaxReceives,
+			Backoff:     redeliver,
 			OnSource: func(src *source.SQS) {
 				reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rootwatch_ingest_oldest_message_age_seconds",
 					Help: "Age (since sent) of the oldest SQS message in progress."}, func() float64 { return src.OldestAge().Seconds() }))

@@ -30,6 +30,7 @@ import (
 	"rootwatch/internal/gen"
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/kafka/kafkatest"
+	"rootwatch/internal/source"
 	"rootwatch/internal/source/s3test"
 	"rootwatch/internal/source/sqstest"
 	"rootwatch/internal/testutil"
@@ -505,7 +506,7 @@ kafka:
 	if !slices.Equal(s.Kafka.Brokers, []string{"a:1", "b:2"}) {
 		t.Errorf("brokers %v", s.Kafka.Brokers)
 	}
-	if s.Kafka.SASL.Password != "p4ss" || s.Visibility != 2*time.Minute {
+	if s.Kafka.SASL.Password != "p4ss" || s.Visibility != source.DefaultVisibilityTimeout {
 		t.Errorf("sasl/default: %+v", s)
 	}
 	if strings.Contains(fmt.Sprintf("%+v", s), "p4ss") {

@@ -5,15 +5,16 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
 	"path/filepath"
-	"rootwatch/internal/testutil"
 	"sort"
 	"strings"
 	"testing"
 
 	"rootwatch/internal/fixtures"
 	"rootwatch/internal/match"
+	"rootwatch/internal/testutil"
 )
 
 // buildIngest builds this command once per test binary.
@@ -89,5 +90,32 @@ func TestOfflineScanCommandRealFiles(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "55 files, 2900 records, 0 findings, 0 errors") {
 		t.Fatalf("summary: %s", stderr.String())
+	}
+}
+
+// TestOfflineScanNoLogFiles: a folder without CloudTrail log files (only a
+// digest and other files) is not a silent success: ingest says so on
+// stderr and exits non-zero.
+func TestOfflineScanNoLogFiles(t *testing.T) {
+	bin := buildIngest(t)
+	dir := t.TempDir()
+	digest := filepath.Join(dir, "AWSLogs", "111122223333", "CloudTrail-Digest", "us-east-1", "2026", "01", "05", "111122223333_CloudTrail-Digest_us-east-1_t_us-east-1_20260105T000000Z.json.gz")
+	if err := os.MkdirAll(filepath.Dir(digest), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(digest, fixtures.Gzip([]byte(`{"logFiles":[]}`)), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hello"), 0o644)
+	for _, sub := range []string{dir, t.TempDir()} { // a digest only, and nothing at all
+		cmd := exec.Command(bin, "--source", sub, "--sink", "stdout")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+			t.Fatalf("%s: want a non-zero exit, got %v\nstderr: %s", sub, err, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "warning: no CloudTrail log files in "+sub) || stdout.Len() != 0 {
+			t.Errorf("%s: stderr does not warn:\n%s", sub, stderr.String())
+		}
 	}
 }

@@ -31,6 +31,9 @@ type Config struct {
 	LogFormat string `yaml:"log_format"`
 
 	Kafka KafkaConfig `yaml:"kafka"`
+	// KafkaWait is how long alert waits at start for a broker to answer,
+	// retrying visibly, before it fails (0: for ever); as ingest's kafka_wait.
+	KafkaWait time.Duration `yaml:"kafka_wait"`
 
 	Grouping GroupingConfig `yaml:"grouping"`
 	// DedupTTL is how long an eventID is remembered (default 8 days, longer

@@ -28,10 +28,13 @@ func (s *Service) RunKafka(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := kafka.Partitions(ctx, kc.Config, kc.Topic)
+	// Like ingest, wait (visibly, bounded by --kafka-wait) for a broker
+	// that is not up yet rather than fail for being started first.
+	parts, err := kafka.WaitForTopics(ctx, kc.Config, s.kafkaWait, s.log, kc.Topic)
 	if err != nil {
 		return fmt.Errorf("findings topic: %w", err)
 	}
+	n := parts[0]
 	if kc.CreateTopics == nil || *kc.CreateTopics {
 		err := kafka.EnsureTopics(ctx, kc.Config,
 			kafka.TopicSpec{Name: kc.StateTopic, Partitions: n, ReplicationFactor: kc.ReplicationFactor, CleanupPolicy: "compact"},

@@ -43,6 +43,9 @@ type Options struct {
 	OnSent func(channel string, n *channel.Notification, at time.Time)
 	// Sleep replaces the retry policy's wait (tests); nil means a real timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// KafkaWait is how long RunKafka waits at start for a broker to answer,
+	// retrying, before it fails (kafka.WaitForTopics); 0 waits for ever.
+	KafkaWait time.Duration
 }
 
 // DLQ parks what alert could not process or deliver, with the reason.
@@ -85,6 +88,7 @@ type Service struct {
 
 	onSent       func(string, *channel.Notification, time.Time)
 	drainTimeout time.Duration
+	kafkaWait    time.Duration
 	expireEvery  time.Duration
 	sendCtx      context.Context
 	cancelSends  context.CancelFunc
@@ -136,6 +140,7 @@ func New(cfg *Config, o Options) (*Service, error) {
 		m:            newMetrics(),
 		now:          o.Now,
 		drainTimeout: o.DrainTimeout,
+		kafkaWait:    o.KafkaWait,
 		onSent:       o.OnSent,
 		expireEvery:  time.Minute,
 	}

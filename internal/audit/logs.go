@@ -2,24 +2,21 @@ package audit
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"rootwatch/internal/cloudtrail"
 	"rootwatch/internal/match"
 	"rootwatch/internal/pipeline"
-	"rootwatch/internal/scan"
+	"rootwatch/internal/sink"
+	"rootwatch/internal/source"
 )
 
 // Tracker keeps the last root use per account seen in CloudTrail findings:
@@ -136,121 +133,102 @@ func (t *Tracker) Results(now time.Time, days int) []Result {
 	return out
 }
 
-// ScanLocal reads local CloudTrail files (files or folders) into t with the
-// offline scan. Accounts are known from findings and from paths in the
-// AWSLogs layout.
+// ScanLocal reads local CloudTrail files (files or folders) into t through
+// the ingest pipeline's object reader. Accounts are known from findings and
+// from paths in the AWSLogs layout; a file that cannot be read is recorded
+// in t and does not stop the others. The error is for a path that does not
+// exist and for cancellation.
 func ScanLocal(ctx context.Context, paths []string, t *Tracker, opts cloudtrail.Options, log *slog.Logger) error {
-	for _, p := range paths {
-		_ = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
-			if err == nil && !d.IsDir() {
-				if k, ok := cloudtrail.ParseKey(filepath.ToSlash(path)); ok && k.Kind == cloudtrail.KindLog {
-					t.SawAccount(k.Account)
-				}
+	local := pipeline.LocalFiles(paths)
+	err := scanLogs(ctx, "file", runtime.NumCPU(), t, opts, log, func(ctx context.Context, read func(pipeline.Object) error, skip func(name, reason string)) error {
+		return local(ctx, func(o pipeline.Object) error {
+			if why := t.sawLogFile(filepath.ToSlash(o.Ref.Key)); why != "" {
+				skip(o.Ref.Key, why)
+				return nil
 			}
-			return nil // unreadable entries are the scan's to report
-		})
-	}
-	sum, err := scan.Run(ctx, scan.Options{Paths: paths, Reader: opts, OnFinding: t.Observe, Logger: log})
+			return read(o)
+		}, skip)
+	})
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", strings.Join(paths, ", "), err)
-	}
-	for _, fe := range sum.Errors {
-		t.ReadError(fe.Path, fe.Err)
 	}
 	return nil
 }
 
-// S3API is the part of the S3 client the backfill uses.
-type S3API interface {
-	s3.ListObjectsV2APIClient
-	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-}
+// S3API is the part of the S3 client the audit of logs in S3 uses.
+type S3API = source.S3Client
 
 // ScanS3 lists s3://bucket/prefix and reads every CloudTrail log file in it
-// (digest and insight files are skipped) into t, workers objects at a time.
-// One object's failure is recorded in t and does not stop the others; the
-// error is for a listing that fails.
+// (digest and insight files are skipped) into t, workers objects at a time,
+// through the ingest pipeline's object reader and S3 opener (a hung read is
+// abandoned after source.DefaultS3IdleTimeout instead of stalling the
+// audit). One object's failure is recorded in t and does not stop the
+// others; the error is for a listing that fails.
 func ScanS3(ctx context.Context, api S3API, bucket, prefix string, workers int, t *Tracker, opts cloudtrail.Options, log *slog.Logger) error {
-	if workers <= 0 {
-		workers = 4
-	}
-	keys := make(chan string)
-	var wg sync.WaitGroup
-	for i := 0; i < workers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for key := range keys {
-				if err := readObject(ctx, api, bucket, key, t, opts); err != nil {
-					t.ReadError(key, err)
-					if log != nil {
-						log.Warn("log file not read", "bucket", bucket, "key", key, "err", err)
-					}
-				}
+	opener := source.S3Opener{Client: api}
+	return scanLogs(ctx, "s3", workers, t, opts, log, func(ctx context.Context, read func(pipeline.Object) error, skip func(name, reason string)) error {
+		return source.ListPrefix(ctx, api, bucket, prefix, func(o source.Object) error {
+			if why := t.sawLogFile(o.Key); why != "" {
+				skip(o.String(), why)
+				return nil
 			}
-		}()
-	}
-	var listErr error
-	p := s3.NewListObjectsV2Paginator(api, &s3.ListObjectsV2Input{Bucket: aws.String(bucket), Prefix: aws.String(prefix)})
-list:
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			listErr = fmt.Errorf("list s3://%s/%s: %w", bucket, prefix, err)
-			break
-		}
-		for _, o := range page.Contents {
-			key := aws.ToString(o.Key)
-			if strings.HasSuffix(key, "/") || cloudtrail.IsDigest(key) {
-				continue
-			}
-			if k, ok := cloudtrail.ParseKey(key); ok {
-				if k.Kind != cloudtrail.KindLog {
-					continue
-				}
-				t.SawAccount(k.Account)
-			}
-			select {
-			case keys <- key:
-			case <-ctx.Done():
-				listErr = ctx.Err()
-				break list
-			}
-		}
-	}
-	close(keys)
-	wg.Wait()
-	return listErr
+			return read(pipeline.Object{Ref: match.ObjectRef{Bucket: o.Bucket, Key: o.Key}, Open: opener.Open(o.Bucket, o.Key)})
+		})
+	})
 }
 
-// readObject reads one log file through ingest's S3 opener, so a hung read
-// is abandoned (pipeline.DefaultS3IdleTimeout) instead of stalling the audit.
-func readObject(ctx context.Context, api S3API, bucket, key string, t *Tracker, opts cloudtrail.Options) error {
-	body, err := pipeline.S3Opener{Client: api}.Open(bucket, key)(ctx)
-	if err != nil {
-		return err
+// sawLogFile says why the file at key is not read ("digest", "insight":
+// neither holds API calls), or records its account (AWSLogs layout) as
+// seen and returns "".
+func (t *Tracker) sawLogFile(key string) (skip string) {
+	switch {
+	case cloudtrail.IsDigest(key):
+		return "digest"
+	case cloudtrail.IsInsight(key):
+		return "insight"
 	}
-	defer body.Close()
-	r, err := cloudtrail.NewReader(body, opts)
-	if err != nil {
-		return fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
+	if k, ok := cloudtrail.ParseKey(key); ok {
+		t.SawAccount(k.Account)
 	}
-	defer r.Close()
-	ref := match.ObjectRef{Bucket: bucket, Key: key}
-	now := time.Now().UTC()
-	for {
-		raw, err := r.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("read s3://%s/%s: %w", bucket, key, err)
-		}
-		if f, ok := match.Find(raw, ref, now); ok {
-			t.Observe(f)
-		}
-	}
+	return ""
 }
+
+// scanLogs reads what list names into t with the pipeline, and records
+// every object that could not be read.
+func scanLogs(ctx context.Context, from string, workers int, t *Tracker, opts cloudtrail.Options, log *slog.Logger, list pipeline.Lister) error {
+	sum, err := pipeline.RunList(ctx, pipeline.ListRun{Source: from, List: list,
+		Common: pipeline.Common{Sink: trackerSink{t}, Reader: opts, Logger: log, Workers: workers}})
+	for _, r := range sum.Failed {
+		t.ReadError(pipeline.Name(r.Ref), pipeline.Cause(r.Err))
+	}
+	return err
+}
+
+// trackerSink is the sink of the audit's pipeline: findings go to the
+// Tracker; records are not built, and failures are taken from the run's
+// summary rather than from dead letters.
+type trackerSink struct{ t *Tracker }
+
+func (s trackerSink) Write(_ context.Context, topic sink.Topic, msgs []sink.Message, ack sink.Acker) error {
+	var err error
+	if topic == sink.TopicFindings {
+		for i := range msgs {
+			var f match.Finding
+			if e := json.Unmarshal(msgs[i].Value, &f); e != nil {
+				err = fmt.Errorf("decode finding: %w", e)
+				continue
+			}
+			s.t.Observe(f)
+		}
+	}
+	if ack != nil && len(msgs) > 0 {
+		ack.Ack(len(msgs), err)
+	}
+	return nil
+}
+
+func (trackerSink) WantsRecords() bool { return false }
+func (trackerSink) Close() error       { return nil }
 
 // ParseS3URL splits s3://bucket/prefix.
 func ParseS3URL(u string) (bucket, prefix string, ok bool) {

@@ -3,8 +3,9 @@ package channel
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"rootwatch/internal/backoff"
 )
 
 // RetryPolicy is the one retry policy every channel is wrapped in:
@@ -33,7 +34,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.MaxElapsed = 5 * time.Minute
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleepCtx
+		p.Sleep = backoff.Sleep
 	}
 	return p
 }
@@ -43,11 +44,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 // but never less than retryAfter.
 func (p RetryPolicy) Backoff(attempt int, retryAfter time.Duration) time.Duration {
 	p = p.withDefaults()
-	ceil := p.Base << min(attempt-1, 20)
-	if ceil > p.Max || ceil <= 0 {
-		ceil = p.Max
-	}
-	d := time.Duration(rand.Int64N(int64(ceil) + 1))
+	d := backoff.Policy{Base: p.Base, Max: p.Max, Jitter: 1}.Delay(attempt - 1)
 	if d < retryAfter {
 		d = retryAfter
 	}
@@ -87,15 +84,4 @@ func (p RetryPolicy) Do(ctx context.Context, ch Channel, n *Notification) Result
 		}
 	}
 	return Result{Attempts: p.MaxAttempts, Err: last}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

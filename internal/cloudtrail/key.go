@@ -64,13 +64,22 @@ func ParseKey(key string) (k Key, ok bool) {
 	return k, true
 }
 
-// IsDigest reports whether key names a CloudTrail digest file (no Records;
-// read only for integrity validation), by layout or by AWS's file naming.
-func IsDigest(key string) bool {
+// IsDigest reports whether key (an object key or a slash-separated path)
+// names a CloudTrail digest file (no Records; read only for integrity
+// validation), by layout or by AWS's file naming. It is the one digest
+// rule: notifications, backfill listings, local walks and the audit all
+// skip digest files by it.
+func IsDigest(key string) bool { return isKind(key, KindDigest) }
+
+// IsInsight reports whether key names a CloudTrail Insights file (records
+// of unusual API activity, not API calls), by layout or by AWS's file naming.
+func IsInsight(key string) bool { return isKind(key, KindInsight) }
+
+func isKind(key string, kind FileKind) bool {
 	if k, ok := ParseKey(key); ok {
-		return k.Kind == KindDigest
+		return k.Kind == kind
 	}
-	return strings.Contains(key, "/CloudTrail-Digest/") || strings.Contains(key, "_CloudTrail-Digest_")
+	return strings.Contains(key, "/"+string(kind)+"/") || strings.Contains(key, "_"+string(kind)+"_")
 }
 
 func isAccount(s string) bool {

@@ -22,6 +22,7 @@ type Reader struct {
 	src    io.Reader // decompressed stream
 	closer io.Closer // the file opened by OpenFile
 	gz     io.ReadCloser
+	br     *bufio.Reader      // from brPool, over raw
 	raw    *errTrackingReader // the caller's stream, to tell its errors from gzip's
 	opts   Options
 	gzip   bool
@@ -68,15 +69,18 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 		opts.MaxDecompressedBytes = DefaultMaxDecompressedBytes
 	}
 	et := &errTrackingReader{r: r}
-	br := bufio.NewReaderSize(et, 64<<10)
-	rd := &Reader{opts: opts, raw: et, mark: -1}
+	br := brPool.Get().(*bufio.Reader)
+	br.Reset(et)
+	rd := &Reader{opts: opts, raw: et, br: br, mark: -1}
 	magic, err := br.Peek(2)
 	if err != nil && !errors.Is(err, io.EOF) {
+		rd.Close()
 		return nil, fmt.Errorf("read: %w", err)
 	}
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := newGunzip(br)
 		if err != nil {
+			rd.Close()
 			if et.err != nil {
 				return nil, fmt.Errorf("read: %w", et.err)
 			}
@@ -93,6 +97,10 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	rd.buf = getBuf()
 	return rd, nil
 }
+
+// brPool keeps the buffered readers over the caller's stream between
+// files, for the same reason as bufPool.
+var brPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
 
 // bufPool keeps read buffers of the usual size between files: a scan opens
 // thousands of small files, and a fresh buffer each would cost an
@@ -165,6 +173,11 @@ func (r *Reader) Close() error {
 	if r.gz != nil {
 		r.gz.Close()
 		r.gz = nil
+	}
+	if r.br != nil {
+		r.br.Reset(nil)
+		brPool.Put(r.br)
+		r.br = nil
 	}
 	if r.closer != nil {
 		return r.closer.Close()

@@ -23,5 +23,6 @@ import (
 	_ "github.com/tidwall/gjson"
 	_ "github.com/twmb/franz-go/pkg/kfake"
 	_ "github.com/wneessen/go-mail"
+	_ "golang.org/x/time/rate"
 	_ "gopkg.in/yaml.v3"
 )

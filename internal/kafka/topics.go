@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	kafkago "github.com/segmentio/kafka-go"
 )
@@ -75,28 +76,58 @@ func EnsureTopics(ctx context.Context, c Config, specs ...TopicSpec) error {
 	return errors.Join(errs...)
 }
 
-// Partitions returns the partition count of topic, or an error when the
-// topic does not exist.
+// ErrUnknownTopic is wrapped by the errors of Partitions and WaitForTopics
+// when the brokers answered and the topic does not exist.
+var ErrUnknownTopic = errors.New("topic does not exist")
+
+// Partitions returns the partition count of topic, or an error (wrapping
+// ErrUnknownTopic when the topic does not exist).
 func Partitions(ctx context.Context, c Config, topic string) (int, error) {
-	t, err := c.Transport()
+	n, err := partitions(ctx, c, []string{topic})
 	if err != nil {
 		return 0, err
 	}
+	return n[0], nil
+}
+
+// partitions asks the brokers for the partition counts of topics; with
+// none, it only checks that a broker answers.
+func partitions(ctx context.Context, c Config, topics []string) ([]int, error) {
+	t, err := c.Transport()
+	if err != nil {
+		return nil, err
+	}
 	defer t.CloseIdleConnections()
 	cl := &kafkago.Client{Addr: kafkago.TCP(c.Brokers...), Transport: t}
-	resp, err := cl.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return 0, fmt.Errorf("kafka: metadata for %s: %w", topic, err)
+	req := &kafkago.MetadataRequest{Topics: topics}
+	if len(topics) == 0 {
+		req.Topics = []string{} // no topic's metadata, only the brokers'
 	}
-	for _, tp := range resp.Topics {
-		if tp.Name == topic {
-			if tp.Error != nil {
-				return 0, fmt.Errorf("kafka: topic %s: %w", topic, tp.Error)
+	resp, err := cl.Metadata(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("kafka: metadata from %s: %w", strings.Join(c.Brokers, ","), err)
+	}
+	out := make([]int, len(topics))
+	for i, topic := range topics {
+		found := false
+		for _, tp := range resp.Topics {
+			if tp.Name != topic {
+				continue
 			}
-			return len(tp.Partitions), nil
+			found = true
+			switch {
+			case errors.Is(tp.Error, kafkago.UnknownTopicOrPartition):
+				return nil, fmt.Errorf("kafka: topic %s: %w", topic, ErrUnknownTopic)
+			case tp.Error != nil:
+				return nil, fmt.Errorf("kafka: topic %s: %w", topic, tp.Error)
+			}
+			out[i] = len(tp.Partitions)
+		}
+		if !found {
+			return nil, fmt.Errorf("kafka: topic %s: not in metadata: %w", topic, ErrUnknownTopic)
 		}
 	}
-	return 0, fmt.Errorf("kafka: topic %s: not in metadata", topic)
+	return out, nil
 }
 
 // TopicConfig returns one config value of a topic (for checks and tests).

@@ -10,19 +10,35 @@ import (
 	"github.com/segmentio/kafka-go/compress"
 )
 
-// WriterOptions tune one topic's writer. Zero values take the defaults noted.
+// Defaults of WriterOptions.
+const (
+	DefaultCompression = "zstd"
+	// DefaultBatchSize is the most messages in one produce batch. kafka-go
+	// allocates room for this many messages with every batch, so it is kept
+	// near what DefaultBatchBytes holds of CloudTrail records (~1.4 KB each):
+	// a larger count would only allocate more.
+	DefaultBatchSize = 1000
+	// DefaultBatchBytes is the broker's default message.max.bytes.
+	DefaultBatchBytes   = 1 << 20
+	DefaultBatchTimeout = 20 * time.Millisecond
+	DefaultRequiredAcks = "all"
+	DefaultMaxAttempts  = 3
+)
+
+// WriterOptions tune one topic's writer. Zero values take the defaults.
 type WriterOptions struct {
-	// Compression is zstd (default), lz4, snappy, gzip or none.
+	// Compression is zstd, lz4, snappy, gzip or none (default DefaultCompression).
 	Compression string `yaml:"compression"`
-	// BatchSize is the most messages in one produce batch (default 1000).
+	// BatchSize is the most messages in one produce batch (default DefaultBatchSize).
 	BatchSize int `yaml:"batch_size"`
-	// BatchBytes is the most bytes in one batch (default 1 MiB, the broker's default message.max.bytes).
+	// BatchBytes is the most bytes in one batch (default DefaultBatchBytes).
 	BatchBytes int64 `yaml:"batch_bytes"`
-	// BatchTimeout is how long a partial batch waits for more (default 20ms).
+	// BatchTimeout is how long a partial batch waits for more (default DefaultBatchTimeout).
 	BatchTimeout time.Duration `yaml:"batch_timeout"`
-	// RequiredAcks: "all" (default), "one" or "none".
+	// RequiredAcks: "all", "one" or "none" (default DefaultRequiredAcks).
 	RequiredAcks string `yaml:"required_acks"`
-	// MaxAttempts is how often a batch is tried before its Completion reports the error (default 3).
+	// MaxAttempts is how often a batch is tried before its Completion
+	// reports the error (default DefaultMaxAttempts).
 	MaxAttempts int `yaml:"max_attempts"`
 	// Async makes WriteMessages return at once; results arrive on Completion.
 	Async bool `yaml:"-"`
@@ -100,16 +116,16 @@ func NewWriter(c Config, topic string, o WriterOptions) (*kafkago.Writer, error)
 		Transport:       t,
 	}
 	if w.MaxAttempts == 0 {
-		w.MaxAttempts = 3
+		w.MaxAttempts = DefaultMaxAttempts
 	}
 	if w.BatchSize == 0 {
-		w.BatchSize = 1000
+		w.BatchSize = DefaultBatchSize
 	}
 	if w.BatchBytes == 0 {
-		w.BatchBytes = 1 << 20
+		w.BatchBytes = DefaultBatchBytes
 	}
 	if w.BatchTimeout == 0 {
-		w.BatchTimeout = 20 * time.Millisecond
+		w.BatchTimeout = DefaultBatchTimeout
 	}
 	if o.Logger != nil {
 		l := o.Logger.With("topic", topic)

@@ -2,31 +2,34 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"rootwatch/internal/backoff"
+	"rootwatch/internal/failure"
 	"rootwatch/internal/match"
+	"rootwatch/internal/progress"
 	"rootwatch/internal/source"
 )
 
-// S3Client is what a backfill needs from S3.
-type S3Client interface {
-	S3Getter
-	source.S3Lister
-}
+// Defaults of BackfillRun.
+const (
+	// DefaultBackfillRetries is how often an object that failed
+	// transiently is tried again before the backfill stops.
+	DefaultBackfillRetries = 5
+	// DefaultBackfillRetryBackoff is the first wait before trying an object
+	// again; it doubles, up to 64 times itself.
+	DefaultBackfillRetryBackoff = time.Second
+)
 
 // BackfillRun configures RunBackfill.
 type BackfillRun struct {
 	Common
-	S3   S3Client
+	S3   source.S3Client
 	Spec source.Backfill
 	// Checkpoint is a file recording how far the backfill got, so a stopped
 	// one resumes there; "" keeps no checkpoint.
@@ -34,13 +37,11 @@ type BackfillRun struct {
 	// Rate caps objects started per second (0: no cap).
 	Rate float64
 	// Retries is how often an object that failed transiently is tried again
-	// before the backfill stops with an error (default 5), RetryBackoff apart
-	// (default 1s, doubling).
+	// before the backfill stops with an error (default
+	// DefaultBackfillRetries), backing off from RetryBackoff (default
+	// DefaultBackfillRetryBackoff).
 	Retries      int
 	RetryBackoff time.Duration
-	// MissingRetries, MissingBackoff: see S3Opener.
-	MissingRetries int
-	MissingBackoff time.Duration
 	// Progress receives a progress bar (Terminal) or a line every
 	// ProgressEvery (default 30s); nil for none.
 	Progress      io.Writer
@@ -56,410 +57,208 @@ type BackfillSummary struct {
 	Complete    bool
 }
 
-type checkpoint struct {
-	Version   int             `json:"version"`
-	Bucket    string          `json:"bucket"`
-	Prefix    string          `json:"prefix"`
-	Position  source.Position `json:"position"`
-	Complete  bool            `json:"complete"`
-	UpdatedAt time.Time       `json:"updatedAt"`
-}
-
-func readCheckpoint(path string, spec source.Backfill) (checkpoint, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return checkpoint{}, nil
-	}
-	if err != nil {
-		return checkpoint{}, fmt.Errorf("read checkpoint: %w", err)
-	}
-	var c checkpoint
-	if err := json.Unmarshal(b, &c); err != nil {
-		return checkpoint{}, fmt.Errorf("checkpoint %s: %w", path, err)
-	}
-	if c.Bucket != spec.Bucket || c.Prefix != spec.Prefix {
-		return checkpoint{}, fmt.Errorf("checkpoint %s is for s3://%s/%s, not s3://%s/%s: remove it or give another --checkpoint", path, c.Bucket, c.Prefix, spec.Bucket, spec.Prefix)
-	}
-	return c, nil
-}
-
-func writeCheckpoint(path string, c checkpoint) error {
-	c.Version = 1
-	c.UpdatedAt = time.Now().UTC()
-	b, _ := json.MarshalIndent(c, "", "  ")
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	_, err = tmp.Write(append(b, '\n'))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write checkpoint %s: %w", path, err)
-	}
-	return nil
-}
-
-// window tracks the low-water mark of listed objects: the checkpoint is the
-// position of the last object before which everything is done. Its size
-// bounds how far the listing may run ahead, so memory stays bounded.
-type window struct {
-	mu    sync.Mutex
-	slots chan struct{}
-	next  int64
-	low   int64
-	done  map[int64]bool
-	pos   map[int64]source.Position
-	last  source.Position
-}
-
-func newWindow(size int, start source.Position) *window {
-	return &window{slots: make(chan struct{}, size), done: map[int64]bool{}, pos: map[int64]source.Position{}, last: start}
-}
-
-func (w *window) add(ctx context.Context, p source.Position) (int64, error) {
-	select {
-	case w.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	seq := w.next
-	w.next++
-	w.pos[seq] = p
-	return seq, nil
-}
-
-func (w *window) complete(seq int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.done[seq] = true
-	for w.done[w.low] {
-		w.last = w.pos[w.low]
-		delete(w.done, w.low)
-		delete(w.pos, w.low)
-		w.low++
-		<-w.slots
-	}
-}
-
-func (w *window) mark() (source.Position, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.last, w.low == w.next
-}
-
 // RunBackfill reads the spec's objects in chronological order into the
-// sink, resuming after the checkpoint. Permanent failures are
-// dead-lettered; a transient failure that outlasts Retries stops the
-// backfill with an error, the checkpoint left before that object.
+// sink, resuming after the checkpoint. Its parts: the listing (one day
+// folder at a time, rate-limited), the low-water window (how far the
+// checkpoint may move: only past objects the sink acknowledged or that were
+// dead-lettered), the checkpoint file (saved every second and at the end),
+// the per-object settling (dead-letter permanent failures, retry transient
+// ones), and the progress reporter. A transient failure that outlasts
+// Retries stops the backfill with an error, the checkpoint left before that
+// object.
 func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	o.defaults()
 	if o.Retries <= 0 {
-		o.Retries = 5
+		o.Retries = DefaultBackfillRetries
 	}
 	if o.RetryBackoff <= 0 {
-		o.RetryBackoff = time.Second
-	}
-	if o.ProgressEvery <= 0 {
-		o.ProgressEvery = 30 * time.Second
+		o.RetryBackoff = DefaultBackfillRetryBackoff
 	}
 	var sum BackfillSummary
-	var cp checkpoint
-	if o.Checkpoint != "" {
-		var err error
-		if cp, err = readCheckpoint(o.Checkpoint, o.Spec); err != nil {
-			return sum, err
-		}
-		if cp.Complete {
-			o.Logger.Info("checkpoint says the backfill is complete; nothing to do", "checkpoint", o.Checkpoint)
-			sum.Complete, sum.ResumedFrom = true, cp.Position
-			return sum, nil
-		}
-		if cp.Position.Day != "" {
-			sum.ResumedFrom = cp.Position
-			o.Logger.Info("resuming backfill", "after", cp.Position.Key, "day", cp.Position.Day)
-		}
+	ckpt, cp, err := openCheckpoint(o.Checkpoint, o.Spec)
+	if err != nil {
+		return sum, err
+	}
+	if cp.Complete {
+		o.Logger.Info("checkpoint says the backfill is complete; nothing to do", "checkpoint", o.Checkpoint)
+		sum.Complete, sum.ResumedFrom = true, cp.Position
+		return sum, nil
+	}
+	if cp.Position.Day != "" {
+		sum.ResumedFrom = cp.Position
+		o.Logger.Info("resuming backfill", "after", cp.Position.Key, "day", cp.Position.Day)
 	}
 
-	walkCtx, stopWalk := context.WithCancel(ctx)
-	defer stopWalk()
+	listCtx, stopListing := context.WithCancel(ctx)
+	defer stopListing()
 	work, cancelWork := o.workContext(ctx)
 	defer cancelWork()
-	pool := o.pool(work)
-	opener := S3Opener{Client: o.S3, MissingRetries: o.MissingRetries, MissingBackoff: o.MissingBackoff, IdleTimeout: o.S3IdleTimeout}
-	win := newWindow(max(4*(o.Workers+o.Queue), 64), cp.Position)
-
-	var (
-		errMu    sync.Mutex
-		fatal    error
-		inflight sync.WaitGroup
-		done     progressCounts
-	)
-	fail := func(err error) {
-		errMu.Lock()
-		if fatal == nil {
-			fatal = err
-		}
-		errMu.Unlock()
-		stopWalk()
-	}
-	save := func() {
-		if o.Checkpoint == "" {
-			return
-		}
-		pos, _ := win.mark()
-		if pos == cp.Position {
-			return
-		}
-		if err := writeCheckpoint(o.Checkpoint, checkpoint{Bucket: o.Spec.Bucket, Prefix: o.Spec.Prefix, Position: pos}); err != nil {
-			o.Logger.Error("checkpoint", "err", err)
-		}
-		cp.Position = pos
-	}
-
-	var submit func(l source.Listed, seq int64, attempt int)
-	submit = func(l source.Listed, seq int64, attempt int) {
-		ref := match.ObjectRef{Bucket: l.Object.Bucket, Key: l.Object.Key}
-		job := Job{Ref: ref, Open: opener.Open(l.Object.Bucket, l.Object.Key), Done: func(r Result) {
-			done.records.Add(r.Records)
-			done.findings.Add(r.Findings)
-			done.bytes.Add(r.Bytes)
-			if r.Err == nil {
-				done.objects.Add(1)
-				done.gz.Add(l.Object.Size)
-				win.complete(seq)
-				inflight.Done()
-				return
-			}
-			reason, permanent := Classify(r.Err)
-			switch {
-			case permanent:
-				e := DLQEntry{Source: "s3", Reason: reason, Error: r.Err.Error(), Object: &ref, RecordsProduced: r.Records, Partial: r.Records > 0}
-				dctx, cancel := context.WithTimeout(work, 30*time.Second)
-				err := WriteDLQ(dctx, o.Sink, o.Metrics, e)
-				cancel()
-				if err != nil {
-					fail(err)
-				} else {
-					o.Logger.Warn("object dead-lettered", "object", "s3://"+ref.Bucket+"/"+ref.Key, "reason", reason, "err", r.Err)
-					done.dlq.Add(1)
-					done.objects.Add(1)
-					done.gz.Add(l.Object.Size)
-					win.complete(seq)
-				}
-				inflight.Done()
-			case reason == "shutdown" || work.Err() != nil:
-				inflight.Done()
-			case attempt >= o.Retries:
-				fail(fmt.Errorf("backfill stopped: %w (after %d attempts)", r.Err, attempt+1))
-				inflight.Done()
-			default:
-				o.Logger.Warn("object failed; retrying", "object", "s3://"+ref.Bucket+"/"+ref.Key, "attempt", attempt+1, "err", r.Err)
-				go func() {
-					select {
-					case <-time.After(o.RetryBackoff << min(attempt, 6)):
-						submit(l, seq, attempt+1)
-					case <-work.Done():
-						inflight.Done()
-					}
-				}()
-			}
-		}}
-		if err := pool.Submit(work, job); err != nil {
-			inflight.Done()
-		}
-	}
-
-	// Progress: totals come from a second, counting walk.
-	var totals progressTotals
-	stopProgress := func() {}
-	if o.Progress != nil {
-		tctx, tcancel := context.WithCancel(walkCtx)
-		go func() {
-			err := o.Spec.Walk(tctx, o.S3, cp.Position, func(l source.Listed) error {
-				totals.objects.Add(1)
-				totals.bytes.Add(l.Object.Size)
-				return nil
-			})
-			if err == nil {
-				totals.known.Store(true)
-			}
-		}()
-		pdone, pstopped := make(chan struct{}), make(chan struct{})
-		every := o.ProgressEvery
-		if o.Terminal {
-			every = 500 * time.Millisecond
-		}
-		start := time.Now()
-		go func() {
-			defer close(pstopped)
-			t := time.NewTicker(every)
-			defer t.Stop()
-			for {
-				select {
-				case <-t.C:
-					printProgress(o.Progress, o.Terminal, &done, &totals, time.Since(start), false)
-				case <-pdone:
-					printProgress(o.Progress, o.Terminal, &done, &totals, time.Since(start), true)
-					return
-				}
-			}
-		}()
-		var once sync.Once
-		stopProgress = func() { once.Do(func() { tcancel(); close(pdone); <-pstopped }) }
-	}
-
-	saveDone := make(chan struct{})
-	saveStopped := make(chan struct{})
-	go func() {
-		defer close(saveStopped)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				save()
-			case <-saveDone:
-				return
-			}
-		}
-	}()
-
-	lim := limiter{rate: o.Rate}
-	walkErr := o.Spec.Walk(walkCtx, o.S3, cp.Position, func(l source.Listed) error {
-		if err := lim.wait(walkCtx); err != nil {
-			return err
-		}
-		seq, err := win.add(walkCtx, l.Pos)
-		if err != nil {
-			return err
-		}
-		inflight.Add(1)
-		submit(l, seq, 0)
-		return nil
-	})
-	inflight.Wait()
-	pool.Close()
-	close(saveDone)
-	<-saveStopped
-	save()
+	b := &backfill{o: o, work: work, pool: o.pool(work), opener: o.s3Opener(o.S3),
+		win:         newLowWater(max(4*(o.Workers+o.Queue), 64), cp.Position),
+		retry:       backoff.Policy{Base: o.RetryBackoff, Max: o.RetryBackoff << 6},
+		stopListing: stopListing}
+	stopProgress := b.reportProgress(listCtx, cp.Position)
+	stopSaving := ckpt.saveEvery(time.Second, b.win.position, o.Logger)
+	listErr := b.list(listCtx, cp.Position)
+	b.inflight.Wait()
+	b.pool.Close()
+	stopSaving()
 	stopProgress()
 
-	sum.Objects, sum.DeadLettered = done.objects.Load(), done.dlq.Load()
-	sum.Records, sum.Findings, sum.Bytes = done.records.Load(), done.findings.Load(), done.bytes.Load()
-	errMu.Lock()
-	defer errMu.Unlock()
-	if fatal != nil {
-		return sum, fatal
-	}
-	if walkErr != nil {
-		if ctx.Err() != nil {
-			return sum, ctx.Err()
-		}
-		return sum, walkErr
-	}
-	if ctx.Err() != nil {
+	sum.Objects, sum.DeadLettered = b.done.Objects.Load(), b.done.DeadLettered.Load()
+	sum.Records, sum.Findings, sum.Bytes = b.done.Records.Load(), b.done.Findings.Load(), b.done.Bytes.Load()
+	switch {
+	case b.fatal() != nil:
+		return sum, b.fatal()
+	case ctx.Err() != nil:
 		return sum, ctx.Err()
+	case listErr != nil:
+		return sum, listErr
 	}
-	if _, all := win.mark(); all {
+	if pos, all := b.win.mark(); all {
 		sum.Complete = true
-		if o.Checkpoint != "" {
-			pos, _ := win.mark()
-			if err := writeCheckpoint(o.Checkpoint, checkpoint{Bucket: o.Spec.Bucket, Prefix: o.Spec.Prefix, Position: pos, Complete: true}); err != nil {
-				return sum, err
-			}
+		if err := ckpt.save(pos, true); err != nil {
+			return sum, err
 		}
 	}
 	return sum, nil
 }
 
-type progressCounts struct {
-	objects, dlq, records, findings, bytes, gz atomic.Int64
+// backfill is one RunBackfill in progress.
+type backfill struct {
+	o           BackfillRun
+	work        context.Context // object reads; outlives the listing by ShutdownGrace
+	pool        *Pool
+	opener      source.S3Opener
+	win         *lowWater
+	retry       backoff.Policy
+	done        progress.Counters
+	inflight    sync.WaitGroup // objects listed and not yet settled
+	stopListing context.CancelFunc
+
+	mu  sync.Mutex
+	err error // the first error that stops the backfill
 }
 
-type progressTotals struct {
-	objects, bytes atomic.Int64
-	known          atomic.Bool
-}
-
-func printProgress(w io.Writer, terminal bool, d *progressCounts, t *progressTotals, elapsed time.Duration, final bool) {
-	objs, gz := d.objects.Load(), d.gz.Load()
-	tObjs, tBytes := t.objects.Load(), t.bytes.Load()
-	rate := float64(d.records.Load()) / max(elapsed.Seconds(), 0.001)
-	approx := "~"
-	if t.known.Load() {
-		approx = ""
+// list walks the spec after the checkpoint, at most Rate objects a second,
+// and hands every object to the workers, waiting while the window is full.
+// A follow-up may list several day folders in parallel: the window orders
+// whatever finishes, so only the walk would change.
+func (b *backfill) list(ctx context.Context, after source.Position) error {
+	lim := rate.NewLimiter(rate.Inf, 1)
+	if b.o.Rate > 0 {
+		lim = rate.NewLimiter(rate.Limit(b.o.Rate), 1)
 	}
-	eta := "?"
-	if t.known.Load() && gz > 0 && tBytes > gz {
-		eta = (time.Duration(float64(elapsed) * float64(tBytes-gz) / float64(gz))).Round(time.Second).String()
-	} else if t.known.Load() && tBytes <= gz {
-		eta = "0s"
-	}
-	frac := 0.0
-	if tBytes > 0 {
-		frac = min(float64(gz)/float64(tBytes), 1)
-	}
-	if terminal {
-		const width = 30
-		n := int(frac * width)
-		bar := strings.Repeat("#", n) + strings.Repeat(".", width-n)
-		end := ""
-		if final {
-			end = "\n"
+	return b.o.Spec.Walk(ctx, b.o.S3, after, func(l source.Listed) error {
+		if err := lim.Wait(ctx); err != nil {
+			return err
 		}
-		fmt.Fprintf(w, "\r[%s] %d/%s%d objects  %s/%s%s  %.0f records/s  ETA %s   %s",
-			bar, objs, approx, tObjs, humanBytes(gz), approx, humanBytes(tBytes), rate, eta, end)
+		seq, err := b.win.add(ctx, l.Pos)
+		if err != nil {
+			return err
+		}
+		b.inflight.Add(1)
+		b.submit(l, seq, 0)
+		return nil
+	})
+}
+
+func (b *backfill) submit(l source.Listed, seq int64, attempt int) {
+	ref := match.ObjectRef{Bucket: l.Object.Bucket, Key: l.Object.Key}
+	submit(b.work, b.pool, Job{Ref: ref, Open: b.opener.Open(ref.Bucket, ref.Key),
+		Done: func(r Result) { b.settle(l, seq, attempt, r) }})
+}
+
+// settle decides what becomes of an object once it was read and its output
+// acknowledged: done, dead-lettered, retried after a backoff, or (retries
+// exhausted, or the dead letter could not be written) the end of the
+// backfill.
+func (b *backfill) settle(l source.Listed, seq int64, attempt int, r Result) {
+	b.done.Records.Add(r.Records)
+	b.done.Findings.Add(r.Findings)
+	b.done.Bytes.Add(r.Bytes)
+	if r.Err == nil {
+		b.finished(l, seq)
+		b.inflight.Done()
 		return
 	}
-	fmt.Fprintf(w, "backfill progress: objects=%d/%s%d bytes=%s/%s%s records=%d findings=%d dead_lettered=%d records_per_s=%.0f eta=%s\n",
-		objs, approx, tObjs, humanBytes(gz), approx, humanBytes(tBytes), d.records.Load(), d.findings.Load(), d.dlq.Load(), rate, eta)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
-// limiter spaces calls to wait at least 1/rate apart (rate 0: no limit).
-type limiter struct {
-	rate float64
-	next time.Time
-}
-
-func (l *limiter) wait(ctx context.Context) error {
-	if l.rate <= 0 {
-		return nil
-	}
-	now := time.Now()
-	if l.next.After(now) {
-		t := time.NewTimer(l.next.Sub(now))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
+	name := Name(r.Ref)
+	reason, permanent := failure.Classify(r.Err)
+	switch {
+	case permanent:
+		if err := WriteDLQ(b.work, b.o.Sink, b.o.Metrics, objectEntry("s3", reason, r)); err != nil {
+			b.fail(err)
+		} else {
+			b.o.Logger.Warn("object dead-lettered", "object", name, "reason", reason, "err", r.Err)
+			b.done.DeadLettered.Add(1)
+			b.finished(l, seq)
 		}
-		now = l.next
+		b.inflight.Done()
+	case b.work.Err() != nil: // stopping: left for the next run
+		b.inflight.Done()
+	case attempt >= b.o.Retries:
+		b.fail(fmt.Errorf("backfill stopped: %w (after %d attempts)", r.Err, attempt+1))
+		b.inflight.Done()
+	default:
+		wait := b.retry.Delay(attempt)
+		b.o.Logger.Warn("object failed; retrying", "object", name, "attempt", attempt+1, "retry_in", wait, "err", r.Err)
+		go func() {
+			if backoff.Sleep(b.work, wait) != nil {
+				b.inflight.Done()
+				return
+			}
+			b.submit(l, seq, attempt+1)
+		}()
 	}
-	l.next = now.Add(time.Duration(float64(time.Second) / l.rate))
-	return nil
+}
+
+// finished counts an object done and lets the checkpoint move past it.
+func (b *backfill) finished(l source.Listed, seq int64) {
+	b.done.Objects.Add(1)
+	b.done.Stored.Add(l.Object.Size)
+	b.win.complete(seq)
+}
+
+// fail records the error that ends the backfill and stops the listing.
+func (b *backfill) fail(err error) {
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.mu.Unlock()
+	b.stopListing()
+}
+
+func (b *backfill) fatal() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+// reportProgress starts the progress reporter, with totals from a second,
+// counting walk of what is left; stop prints the final report.
+func (b *backfill) reportProgress(ctx context.Context, after source.Position) (stop func()) {
+	if b.o.Progress == nil {
+		return func() {}
+	}
+	var totals progress.Totals
+	cctx, cancel := context.WithCancel(ctx)
+	go func() {
+		err := b.o.Spec.Walk(cctx, b.o.S3, after, func(l source.Listed) error {
+			totals.Objects.Add(1)
+			totals.Stored.Add(l.Object.Size)
+			return nil
+		})
+		if err == nil {
+			totals.Known.Store(true)
+		}
+	}()
+	start := time.Now()
+	stopReporter := progress.Reporter{W: b.o.Progress, Terminal: b.o.Terminal, Every: b.o.ProgressEvery}.Start(func() progress.Snapshot {
+		return progress.Read(&b.done, &totals, time.Since(start))
+	})
+	return func() {
+		cancel()
+		stopReporter()
+	}
 }

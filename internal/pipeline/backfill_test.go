@@ -20,6 +20,7 @@ import (
 	"rootwatch/internal/pipeline"
 	"rootwatch/internal/source"
 	"rootwatch/internal/source/s3test"
+	"rootwatch/internal/testutil"
 )
 
 // A backfill stopped half-way resumes from its checkpoint: together the two
@@ -67,12 +68,12 @@ func TestBackfillStopAndResume(t *testing.T) {
 	cp := filepath.Join(t.TempDir(), "backfill.checkpoint")
 	log := slog.New(slog.NewTextHandler(testWriter{t}, nil))
 	run := func(ctx context.Context, rate float64) (pipeline.BackfillSummary, error) {
-		sink, err := pipeline.NewKafkaSink(kcfg, pipeline.KafkaSinkOptions{Writer: kafka.WriterOptions{BatchTimeout: 5 * time.Millisecond}})
+		sink, err := kafka.NewSink(kcfg, kafka.SinkOptions{Writer: kafka.WriterOptions{BatchTimeout: 5 * time.Millisecond}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer sink.Close()
-		var progress bytes.Buffer
+		var progress testutil.SyncBuffer
 		sum, err := pipeline.RunBackfill(ctx, pipeline.BackfillRun{
 			Common: pipeline.Common{Sink: sink, Logger: log, Workers: 2, ShutdownGrace: 5 * time.Second},
 			S3:     s3s.Client, Spec: spec, Checkpoint: cp, Rate: rate,

@@ -3,23 +3,22 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"rootwatch/internal/match"
+	"rootwatch/internal/sink"
 )
 
 // DLQEntry is the value of a cloudtrail.dlq message: what could not be
 // processed, why, and enough to replay it (the original notification body
 // and/or the object reference).
 type DLQEntry struct {
+	// Reason is one of the failure.Reason constants.
 	Reason string `json:"reason"`
 	Error  string `json:"error"`
-	// Source is "sqs", "s3" (backfill) or "file".
+	// Source is "sqs", "s3" (backfill, prefix scan) or "file".
 	Source string           `json:"source"`
 	Object *match.ObjectRef `json:"object,omitempty"`
 	// Notification is the SQS message body exactly as received.
@@ -32,6 +31,12 @@ type DLQEntry struct {
 	RecordsProduced int64     `json:"recordsProduced"`
 	Partial         bool      `json:"partial"`
 	At              time.Time `json:"at"`
+}
+
+// objectEntry is the DLQ entry of an object that failed permanently for reason.
+func objectEntry(source, reason string, r Result) DLQEntry {
+	ref := r.Ref
+	return DLQEntry{Source: source, Reason: reason, Error: r.Err.Error(), Object: &ref, RecordsProduced: r.Records, Partial: r.Records > 0}
 }
 
 // waiter is an Acker that a caller blocks on.
@@ -67,14 +72,20 @@ func (w *waiter) wait(ctx context.Context) error {
 	}
 }
 
+// dlqTimeout bounds how long writing one dead letter may take.
+const dlqTimeout = 30 * time.Second
+
 // WriteDLQ writes entries to the sink's DLQ topic and waits until they are
-// durable. The message key is the object (bucket/key) or the message id.
-func WriteDLQ(ctx context.Context, s Sink, m *Metrics, entries ...DLQEntry) error {
+// durable (at most 30s past ctx's own deadline), counting them in m (may be
+// nil). The message key is the object (bucket/key) or the message id.
+func WriteDLQ(ctx context.Context, s sink.Sink, m *Metrics, entries ...DLQEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, dlqTimeout)
+	defer cancel()
 	w := newWaiter(len(entries))
-	msgs := make([]kafkago.Message, 0, len(entries))
+	msgs := make([]sink.Message, 0, len(entries))
 	for _, e := range entries {
 		if e.At.IsZero() {
 			e.At = time.Now().UTC()
@@ -87,10 +98,10 @@ func WriteDLQ(ctx context.Context, s Sink, m *Metrics, entries ...DLQEntry) erro
 		if e.Object != nil {
 			key = e.Object.Bucket + "/" + e.Object.Key
 		}
-		msgs = append(msgs, kafkago.Message{Key: []byte(key), Value: b, WriterData: Acker(w)})
+		msgs = append(msgs, sink.Message{Key: []byte(key), Value: b})
 	}
-	if err := s.Write(ctx, TopicDLQ, msgs); err != nil {
-		return err
+	if err := s.Write(ctx, sink.TopicDLQ, msgs, w); err != nil {
+		return fmt.Errorf("dead-letter: %w", err)
 	}
 	if err := w.wait(ctx); err != nil {
 		return fmt.Errorf("dead-letter: %w", err)
@@ -102,6 +113,3 @@ func WriteDLQ(ctx context.Context, s Sink, m *Metrics, entries ...DLQEntry) erro
 	}
 	return nil
 }
-
-// errShutdown is the result of a job that never started because the pipeline stopped.
-var errShutdown = errors.New("pipeline stopped")

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"rootwatch/internal/backoff"
 	"rootwatch/internal/cloudtrail"
 	"rootwatch/internal/gen"
 	"rootwatch/internal/kafka"
@@ -27,6 +27,7 @@ import (
 	"rootwatch/internal/source"
 	"rootwatch/internal/source/s3test"
 	"rootwatch/internal/source/sqstest"
+	"rootwatch/internal/testutil"
 )
 
 var fq *sqstest.Server
@@ -163,7 +164,7 @@ type runOpts struct {
 type runner struct {
 	cancel  context.CancelFunc
 	done    chan error
-	sink    *pipeline.KafkaSink
+	sink    *kafka.Sink
 	metrics *pipeline.Metrics
 }
 
@@ -186,21 +187,21 @@ func (e *env) start(o runOpts) *runner {
 	if o.writer.BatchTimeout == 0 {
 		o.writer.BatchTimeout = 5 * time.Millisecond
 	}
-	sink, err := pipeline.NewKafkaSink(e.kcfg, pipeline.KafkaSinkOptions{Logger: log, Metrics: m, Writer: o.writer})
+	sink, err := kafka.NewSink(e.kcfg, kafka.SinkOptions{Logger: log, Observe: m.ObserveKafka, Writer: o.writer})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &runner{cancel: cancel, done: make(chan error, 1), sink: sink, metrics: m}
-	backoff := o.backoff
+	redeliver := o.backoff
 	go func() {
 		err := pipeline.RunSQS(ctx, pipeline.SQSRun{
-			Common: pipeline.Common{Sink: sink, Metrics: m, Logger: log, Workers: o.workers, ShutdownGrace: o.grace},
-			SQS:    e.sqs, S3: e.s3.Client,
-			Source:         source.SQSOptions{QueueURL: e.queueURL, WaitTime: time.Second, VisibilityTimeout: o.visibility},
-			MaxReceives:    o.maxReceives,
-			Backoff:        func(int) time.Duration { return backoff },
-			MissingRetries: 1, MissingBackoff: 50 * time.Millisecond,
+			Common: pipeline.Common{Sink: sink, Metrics: m, Logger: log, Workers: o.workers, ShutdownGrace: o.grace,
+				MissingRetries: 1, MissingBackoff: 50 * time.Millisecond},
+			SQS: e.sqs, S3: e.s3.Client,
+			Source:      source.SQSOptions{QueueURL: e.queueURL, WaitTime: time.Second, VisibilityTimeout: o.visibility},
+			MaxReceives: o.maxReceives,
+			Backoff:     backoff.Policy{Base: redeliver, Max: redeliver},
 		})
 		r.done <- err
 	}()
@@ -232,17 +233,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// waitFor polls cond every 100ms until it is true or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
+// waitFor waits for cond (testutil.WaitFor).
+var waitFor = testutil.WaitFor
 
 // checkRecords asserts the records topic holds every want record (bytes
 // exactly), at least once, and nothing else; and that keys and headers
@@ -306,5 +298,3 @@ func dlqEntries(t *testing.T, cfg kafka.Config, n int, timeout time.Duration) []
 	}
 	return out
 }
-
-var _ sync.Mutex

@@ -1,7 +1,11 @@
 package pipeline
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"rootwatch/internal/sink"
 )
 
 // Metrics are the ingest's Prometheus metrics. Labels never carry object
@@ -57,4 +61,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.MessagesReceived, m.MessagesDeleted, m.MessagesDLQ, m.MessagesReleased, m.Objects,
 		m.Bytes, m.Records, m.Findings, m.InFlightMessages, m.InFlightObjects, m.KafkaWriteSeconds, m.KafkaErrors)
 	return m
+}
+
+// ObserveKafka records one batch Kafka answered for (the Observe hook of
+// kafka.SinkOptions).
+func (m *Metrics) ObserveKafka(t sink.Topic, took time.Duration, err error) {
+	m.KafkaWriteSeconds.WithLabelValues(t.String()).Observe(took.Seconds())
+	if err != nil {
+		m.KafkaErrors.WithLabelValues(t.String()).Inc()
+	}
 }

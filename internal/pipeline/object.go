@@ -8,22 +8,29 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
 	"github.com/tidwall/gjson"
 
 	"rootwatch/internal/cloudtrail"
+	"rootwatch/internal/failure"
 	"rootwatch/internal/match"
+	"rootwatch/internal/sink"
 )
+
+// Opener opens one object's bytes (an S3 GetObject, a local file). Its
+// errors should be classified (internal/failure); unclassified ones count
+// as transient.
+type Opener func(ctx context.Context) (io.ReadCloser, error)
 
 // Job is one object to read. Done is called exactly once, after every
 // message the object led to was acknowledged by the sink or one failed.
 type Job struct {
 	Ref  match.ObjectRef
-	Open func(ctx context.Context) (io.ReadCloser, error)
+	Open Opener
 	Done func(Result)
 }
 
@@ -32,27 +39,67 @@ type Result struct {
 	Ref               match.ObjectRef
 	Records, Findings int64
 	Bytes             int64 // decompressed
-	// Err is nil when every record and finding is durable. Classify tells a
-	// permanent error (dead-letter) from a transient one (retry).
+	// Err is nil when every record and finding is durable; else an
+	// *ObjectError. failure.Classify tells a permanent error (dead-letter)
+	// from a transient one (retry).
 	Err error
 }
 
+// ObjectError is why an object could not be read completely (or its output
+// not written): Error is "read <object>: <cause>".
+type ObjectError struct {
+	Object string // s3://bucket/key, or the local path
+	Err    error
+}
+
+func (e *ObjectError) Error() string { return "read " + e.Object + ": " + e.Err.Error() }
+func (e *ObjectError) Unwrap() error { return e.Err }
+
+// Cause is err without the object's name, when it is an *ObjectError.
+func Cause(err error) error {
+	var oe *ObjectError
+	if errors.As(err, &oe) {
+		return oe.Err
+	}
+	return err
+}
+
+// Name is how a person finds the object: s3://bucket/key, or the path.
+func Name(ref match.ObjectRef) string {
+	if ref.Bucket == "" {
+		return ref.Key
+	}
+	return "s3://" + ref.Bucket + "/" + ref.Key
+}
+
+// Defaults of ProcessorOptions.
+const (
+	DefaultChunkRecords = 512
+	DefaultChunkBytes   = 1 << 20
+)
+
 // ProcessorOptions configure a Processor.
 type ProcessorOptions struct {
-	Sink    Sink
+	Sink    sink.Sink
 	Reader  cloudtrail.Options
 	Metrics *Metrics
 	Logger  *slog.Logger
 	Now     func() time.Time
-	// ChunkRecords and ChunkBytes bound one Write to the sink (default 512 records, 1 MiB).
+	// ChunkRecords and ChunkBytes bound one Write of records to the sink
+	// (default DefaultChunkRecords, DefaultChunkBytes).
 	ChunkRecords int
 	ChunkBytes   int
 }
 
-// Processor reads objects and writes their records and findings to a sink.
-// It is safe for concurrent use by the workers of a Pool.
+// Processor is the one object reader: it opens an object, gunzips and
+// splits it (internal/cloudtrail), matches every record (internal/match),
+// and writes records and findings to a sink, then tells the job's Done
+// what became of it once the sink acknowledged everything. Every source
+// (SQS, backfill, local files, the audit) reads objects through it. It is
+// safe for concurrent use by the workers of a Pool.
 type Processor struct {
-	o ProcessorOptions
+	o       ProcessorOptions
+	scratch sync.Pool // *emitter
 }
 
 // NewProcessor returns a Processor.
@@ -64,10 +111,10 @@ func NewProcessor(o ProcessorOptions) *Processor {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.ChunkRecords <= 0 {
-		o.ChunkRecords = 512
+		o.ChunkRecords = DefaultChunkRecords
 	}
 	if o.ChunkBytes <= 0 {
-		o.ChunkBytes = 1 << 20
+		o.ChunkBytes = DefaultChunkBytes
 	}
 	return &Processor{o: o}
 }
@@ -83,6 +130,7 @@ type tracker struct {
 	m       *Metrics
 }
 
+// Ack is the sink's acknowledgement of n of the object's messages.
 func (t *tracker) Ack(n int, err error) {
 	if err != nil {
 		t.mu.Lock()
@@ -91,25 +139,28 @@ func (t *tracker) Ack(n int, err error) {
 		}
 		t.mu.Unlock()
 	}
-	if t.pending.Add(-int64(n)) == 0 {
-		t.mu.Lock()
-		t.res.Err = t.err
-		res := t.res
-		t.mu.Unlock()
-		if t.m != nil {
-			t.m.InFlightObjects.Dec()
-			result := "ok"
-			if res.Err != nil {
-				result = "transient"
-				if _, p := Classify(res.Err); p {
-					result = "permanent"
-				}
+	if t.pending.Add(-int64(n)) != 0 {
+		return
+	}
+	t.mu.Lock()
+	if t.err != nil {
+		t.res.Err = &ObjectError{Object: Name(t.res.Ref), Err: t.err}
+	}
+	res := t.res
+	t.mu.Unlock()
+	if t.m != nil {
+		t.m.InFlightObjects.Dec()
+		result := "ok"
+		if res.Err != nil {
+			result = failure.Transient
+			if _, p := failure.Classify(res.Err); p {
+				result = "permanent"
 			}
-			t.m.Objects.WithLabelValues(result).Inc()
 		}
-		if t.done != nil {
-			t.done(res)
-		}
+		t.m.Objects.WithLabelValues(result).Inc()
+	}
+	if t.done != nil {
+		t.done(res)
 	}
 }
 
@@ -127,152 +178,199 @@ func (p *Processor) Process(ctx context.Context, job Job) {
 	t.Ack(1, err)
 }
 
-func (p *Processor) read(ctx context.Context, job Job, t *tracker) (err error) {
-	name := job.Ref.Key
-	if job.Ref.Bucket != "" {
-		name = "s3://" + job.Ref.Bucket + "/" + job.Ref.Key
+// emitter batches one object's messages into Writes to the sink; its
+// slices are reused between objects (the sink does not keep them).
+type emitter struct {
+	p        *Processor
+	ctx      context.Context
+	t        *tracker
+	recs     []sink.Message
+	recBytes int // value bytes in recs
+	finds    []sink.Message
+	// arena holds record values. Bytes handed to the sink (below len) are
+	// never written again, only appended after, so a block is shared by
+	// chunks and objects until it is full, and then left to the sink.
+	arena    []byte
+	enc      *json.Encoder
+	encBuf   bytes.Buffer
+	nRecords int64
+	nFinds   int64
+}
+
+func (p *Processor) emitter(ctx context.Context, t *tracker) *emitter {
+	e, _ := p.scratch.Get().(*emitter)
+	if e == nil {
+		e = &emitter{p: p}
+		e.enc = json.NewEncoder(&e.encBuf)
+		e.enc.SetEscapeHTML(false) // keep the record's bytes as they were
 	}
-	defer func() {
-		if err != nil {
-			err = fmt.Errorf("read %s: %w", name, err)
-		}
-	}()
+	e.ctx, e.t, e.nRecords, e.nFinds = ctx, t, 0, 0
+	return e
+}
+
+func (e *emitter) release() {
+	clear(e.recs)
+	clear(e.finds)
+	e.recs, e.finds, e.recBytes = e.recs[:0], e.finds[:0], 0
+	e.ctx, e.t = nil, nil
+	e.p.scratch.Put(e)
+}
+
+func (e *emitter) write(topic sink.Topic, msgs []sink.Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	e.t.pending.Add(int64(len(msgs)))
+	if err := e.p.o.Sink.Write(e.ctx, topic, msgs, e.t); err != nil {
+		e.t.Ack(len(msgs), err)
+		return err
+	}
+	return nil
+}
+
+func (e *emitter) flushRecords() error {
+	err := e.write(sink.TopicRecords, e.recs)
+	clear(e.recs)
+	e.recs, e.recBytes = e.recs[:0], 0
+	return err
+}
+
+func (e *emitter) flush() error {
+	if err := e.flushRecords(); err != nil {
+		return err
+	}
+	err := e.write(sink.TopicFindings, e.finds)
+	clear(e.finds)
+	e.finds = e.finds[:0]
+	return err
+}
+
+// arenaBlock is the size of one arena block (at most ChunkBytes).
+const arenaBlock = 256 << 10
+
+// record adds one record (copied into the arena) for the records topic, and
+// writes the chunk when it holds ChunkRecords records or ChunkBytes bytes.
+func (e *emitter) record(raw, key []byte, headers []sink.Header) error {
+	o := &e.p.o
+	if len(e.arena)+len(raw) > cap(e.arena) {
+		e.arena = make([]byte, 0, max(min(arenaBlock, o.ChunkBytes), len(raw)))
+	}
+	start := len(e.arena)
+	e.arena = append(e.arena, raw...)
+	e.recs = append(e.recs, sink.Message{Key: key, Value: e.arena[start:len(e.arena):len(e.arena)], Headers: headers})
+	e.recBytes += len(raw)
+	if len(e.recs) >= o.ChunkRecords || e.recBytes >= o.ChunkBytes {
+		return e.flushRecords()
+	}
+	return nil
+}
+
+// finding writes f at once: findings are what people wait for.
+func (e *emitter) finding(f *match.Finding) error {
+	e.encBuf.Reset()
+	if err := e.enc.Encode(f); err != nil {
+		return fmt.Errorf("encode finding %s: %w", f.EventID, err)
+	}
+	v := bytes.Clone(bytes.TrimSuffix(e.encBuf.Bytes(), []byte{'\n'}))
+	e.finds = append(e.finds, sink.Message{Key: []byte(f.AccountID), Value: v})
+	err := e.write(sink.TopicFindings, e.finds)
+	clear(e.finds)
+	e.finds = e.finds[:0]
+	return err
+}
+
+// ctxCheckEvery is how many records are read between checks for cancellation.
+const ctxCheckEvery = 256
+
+func (p *Processor) read(ctx context.Context, job Job, t *tracker) error {
 	rc, err := job.Open(ctx)
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	body := &bodyReader{r: rc}
-	r, err := cloudtrail.NewReader(body, p.o.Reader)
+	key := filepath.ToSlash(job.Ref.Key)
+	opts := p.o.Reader
+	if opts.Format == cloudtrail.FormatAuto && cloudtrail.IsJSONLName(key) {
+		opts.Format = cloudtrail.FormatJSONL
+	}
+	r, err := cloudtrail.NewReader(rc, opts)
 	if err != nil {
-		if body.err != nil {
-			return &transientError{body.err}
-		}
-		return err
+		return fromReader(err)
 	}
 	defer r.Close()
+
+	var headers []sink.Header
+	var keyAccount []byte
+	k, layout := cloudtrail.ParseKey(key)
+	if layout {
+		keyAccount = []byte(k.Account)
+	}
+	wantRecords := p.o.Sink.WantsRecords()
+	if wantRecords {
+		headers = []sink.Header{{Key: "bucket", Value: []byte(job.Ref.Bucket)}, {Key: "key", Value: []byte(job.Ref.Key)}}
+		if layout {
+			headers = append(headers, sink.Header{Key: "account", Value: keyAccount}, sink.Header{Key: "region", Value: []byte(k.Region)})
+		}
+	}
+	insight := layout && k.Kind == cloudtrail.KindInsight || !layout && cloudtrail.IsInsight(key)
+
+	e := p.emitter(ctx, t)
 	defer func() {
 		n := r.BytesRead()
 		t.mu.Lock()
-		t.res.Bytes = n
+		t.res.Records, t.res.Findings, t.res.Bytes = e.nRecords, e.nFinds, n
 		t.mu.Unlock()
-		if p.o.Metrics != nil {
-			p.o.Metrics.Bytes.Add(float64(n))
+		if m := p.o.Metrics; m != nil {
+			m.Records.Add(float64(e.nRecords))
+			m.Findings.Add(float64(e.nFinds))
+			m.Bytes.Add(float64(n))
 		}
+		e.release()
 	}()
-
-	var headers []kafkago.Header
-	var keyAccount []byte
-	if k, ok := cloudtrail.ParseKey(job.Ref.Key); ok {
-		keyAccount = []byte(k.Account)
-		headers = []kafkago.Header{
-			{Key: "bucket", Value: []byte(job.Ref.Bucket)},
-			{Key: "key", Value: []byte(job.Ref.Key)},
-			{Key: "account", Value: keyAccount},
-			{Key: "region", Value: []byte(k.Region)},
-		}
-	} else {
-		headers = []kafkago.Header{
-			{Key: "bucket", Value: []byte(job.Ref.Bucket)},
-			{Key: "key", Value: []byte(job.Ref.Key)},
-		}
-	}
-
-	wantRecords := p.o.Sink.WantsRecords()
-	var (
-		recs     []kafkago.Message
-		finds    []kafkago.Message
-		arena    []byte
-		nRecords int64
-		nFinds   int64
-	)
-	flush := func(topic Topic, msgs []kafkago.Message) error {
-		if len(msgs) == 0 {
-			return nil
-		}
-		t.pending.Add(int64(len(msgs)))
-		if err := p.o.Sink.Write(ctx, topic, msgs); err != nil {
-			t.Ack(len(msgs), err)
-			return err
-		}
-		return nil
-	}
-	flushAll := func() error {
-		if err := flush(TopicRecords, recs); err != nil {
-			return err
-		}
-		recs, arena = nil, nil
-		if err := flush(TopicFindings, finds); err != nil {
-			return err
-		}
-		finds = nil
-		return nil
-	}
-	defer func() {
-		t.mu.Lock()
-		t.res.Records, t.res.Findings = nRecords, nFinds
-		t.mu.Unlock()
-		if p.o.Metrics != nil {
-			p.o.Metrics.Records.Add(float64(nRecords))
-			p.o.Metrics.Findings.Add(float64(nFinds))
-		}
-	}()
-
 	for {
 		raw, rerr := r.Next()
 		if rerr != nil {
-			ferr := flushAll()
+			ferr := e.flush()
 			if errors.Is(rerr, io.EOF) {
 				return ferr
 			}
-			if body.err != nil {
-				return &transientError{fmt.Errorf("%w (after %d records)", body.err, nRecords)}
-			}
-			return fmt.Errorf("%w (after %d records)", rerr, nRecords)
+			return fromReader(fmt.Errorf("%w (after %d records)", rerr, e.nRecords))
 		}
-		if ctx.Err() != nil {
-			flushAll()
+		e.nRecords++
+		if e.nRecords%ctxCheckEvery == 0 && ctx.Err() != nil {
+			e.flush()
 			return ctx.Err()
 		}
-		nRecords++
 		if wantRecords {
-			if len(arena)+len(raw) > cap(arena) {
-				if len(recs) > 0 {
-					if err := flush(TopicRecords, recs); err != nil {
-						return err
-					}
-					recs = nil
-				}
-				arena = make([]byte, 0, max(p.o.ChunkBytes, len(raw)))
-			}
-			start := len(arena)
-			arena = append(arena, raw...)
-			val := arena[start:len(arena):len(arena)]
-			key := recipientAccount(raw, keyAccount)
-			recs = append(recs, kafkago.Message{Key: key, Value: val, Headers: headers, WriterData: t})
-			if len(recs) >= p.o.ChunkRecords {
-				if err := flush(TopicRecords, recs); err != nil {
-					return err
-				}
-				recs, arena = nil, nil
+			if err := e.record(raw, recipientAccount(raw, keyAccount), headers); err != nil {
+				return err
 			}
 		}
-		if match.IsRoot(raw) { // most records: stop before reading the clock
-			if f, ok := match.Find(raw, job.Ref, p.o.Now().UTC()); ok {
-				b, err := json.Marshal(f)
-				if err != nil {
-					return fmt.Errorf("encode finding: %w", err)
-				}
-				nFinds++
-				finds = append(finds, kafkago.Message{Key: []byte(f.AccountID), Value: b, WriterData: t})
-				// Findings go out at once: they are what people wait for.
-				if err := flush(TopicFindings, finds); err != nil {
-					return err
-				}
-				finds = nil
-			}
+		if !match.IsRoot(raw) { // most records: stop before reading the clock
+			continue
+		}
+		f, ok := match.Find(raw, job.Ref, p.o.Now().UTC())
+		if !ok {
+			continue
+		}
+		f.Insight = insight
+		e.nFinds++
+		if err := e.finding(&f); err != nil {
+			return err
 		}
 	}
+}
+
+// fromReader marks an error of the CloudTrail reader: a *FormatError is
+// the data's fault (failure.Classify makes it permanent); anything else came
+// from the stream it read (a dropped connection, a disk error), so the
+// object is worth reading again, even if it looked like a truncated file.
+func fromReader(err error) error {
+	var fe *cloudtrail.FormatError
+	if errors.As(err, &fe) {
+		return err
+	}
+	return failure.MarkTransient(err)
 }
 
 var recipientKey = []byte(`"recipientAccountId":"`)

@@ -2,33 +2,48 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"rootwatch/internal/backoff"
 	"rootwatch/internal/cloudtrail"
-	"rootwatch/internal/match"
+	"rootwatch/internal/sink"
 	"rootwatch/internal/source"
+)
+
+// Defaults of Common.
+const (
+	// DefaultWorkers is how many objects are read in parallel.
+	DefaultWorkers = 4
+	// DefaultShutdownGrace is how long in-flight work may go on after a
+	// stop was asked for. It stays well inside the 30s that Kubernetes and
+	// ECS give a container between SIGTERM and SIGKILL, leaving time to
+	// release what did not finish and to flush Kafka.
+	DefaultShutdownGrace = 20 * time.Second
 )
 
 // Common are the settings every run shares.
 type Common struct {
-	Sink    Sink
+	Sink    sink.Sink
 	Metrics *Metrics
 	Logger  *slog.Logger
 	Reader  cloudtrail.Options
-	// Workers read objects in parallel (default 4); Queue bounds the objects
-	// waiting for a worker (default 2*Workers).
+	// Workers read objects in parallel (default DefaultWorkers); Queue
+	// bounds the objects waiting for a worker (default 2*Workers).
 	Workers, Queue int
 	// ShutdownGrace is how long in-flight work may go on after the run's
-	// context ends before it is abandoned and released (default 20s).
+	// context ends before it is abandoned and released (default
+	// DefaultShutdownGrace).
 	ShutdownGrace time.Duration
 	// S3IdleTimeout abandons an S3 read that makes no progress for this long
-	// (default DefaultS3IdleTimeout); the object is retried later.
+	// (default source.DefaultS3IdleTimeout); the object is retried later.
 	S3IdleTimeout time.Duration
-	Now           func() time.Time
+	// MissingRetries is how often an S3 object that is not there is asked
+	// for again (MissingBackoff apart, doubling) before it is dead-lettered
+	// as object-missing; see source.S3Opener.
+	MissingRetries int
+	MissingBackoff time.Duration
+	Now            func() time.Time
 }
 
 func (c *Common) defaults() {
@@ -36,13 +51,13 @@ func (c *Common) defaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Workers <= 0 {
-		c.Workers = 4
+		c.Workers = DefaultWorkers
 	}
 	if c.Queue <= 0 {
 		c.Queue = 2 * c.Workers
 	}
 	if c.ShutdownGrace <= 0 {
-		c.ShutdownGrace = 20 * time.Second
+		c.ShutdownGrace = DefaultShutdownGrace
 	}
 }
 
@@ -73,18 +88,20 @@ func (c *Common) pool(work context.Context) *Pool {
 	return NewPool(work, p, c.Workers, c.Queue)
 }
 
+// s3Opener opens objects of client with the run's S3 settings.
+func (c *Common) s3Opener(client source.S3Getter) source.S3Opener {
+	return source.S3Opener{Client: client, MissingRetries: c.MissingRetries, MissingBackoff: c.MissingBackoff, IdleTimeout: c.S3IdleTimeout}
+}
+
 // SQSRun configures RunSQS.
 type SQSRun struct {
 	Common
 	SQS    source.SQSAPI
-	S3     S3Getter
+	S3     source.S3Getter
 	Source source.SQSOptions
 	// MaxReceives, Backoff: see SQSHandlerOptions.
 	MaxReceives int
-	Backoff     func(receiveCount int) time.Duration
-	// MissingRetries, MissingBackoff: see S3Opener.
-	MissingRetries int
-	MissingBackoff time.Duration
+	Backoff     backoff.Policy
 	// OnSource, if set, is given the SQS source once it exists (for gauges).
 	OnSource func(*source.SQS)
 }
@@ -107,101 +124,10 @@ func RunSQS(ctx context.Context, o SQSRun) error {
 	pool := o.pool(work)
 	h := NewSQSHandler(work, SQSHandlerOptions{
 		Pool: pool, Sink: o.Sink, Metrics: o.Metrics, Logger: o.Logger,
-		Opener:      S3Opener{Client: o.S3, MissingRetries: o.MissingRetries, MissingBackoff: o.MissingBackoff, IdleTimeout: o.S3IdleTimeout},
-		MaxReceives: o.MaxReceives, Backoff: o.Backoff,
+		Opener: o.s3Opener(o.S3), MaxReceives: o.MaxReceives, Backoff: o.Backoff,
 	})
 	o.Logger.Info("consuming", "queue", o.Source.QueueURL, "workers", o.Workers)
 	err := src.Run(ctx, h.Handle)
 	pool.Close()
 	return err
-}
-
-// LocalRun configures RunLocal.
-type LocalRun struct {
-	Common
-	Paths []string
-}
-
-// LocalSummary is what RunLocal did.
-type LocalSummary struct {
-	Files, Records, Findings, Bytes int64
-	Failed                          []Result // files that could not be read completely (dead-lettered)
-}
-
-// RunLocal reads local files into the sink. Files that cannot be read are
-// dead-lettered and listed in the summary; an error is returned when a file
-// could not be written (Kafka) or the walk failed.
-func RunLocal(ctx context.Context, o LocalRun) (LocalSummary, error) {
-	o.defaults()
-	work, cancel := o.workContext(ctx)
-	defer cancel()
-	pool := o.pool(work)
-	var (
-		mu       sync.Mutex
-		sum      LocalSummary
-		firstErr error
-		wg       sync.WaitGroup
-		files    atomic.Int64
-	)
-	walkErr := source.WalkLocal(o.Paths, func(path string) error {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		wg.Add(1)
-		files.Add(1)
-		job := Job{
-			Ref:  match.ObjectRef{Key: path},
-			Open: FileOpener(path),
-			Done: func(r Result) {
-				defer wg.Done()
-				mu.Lock()
-				sum.Records += r.Records
-				sum.Findings += r.Findings
-				sum.Bytes += r.Bytes
-				mu.Unlock()
-				if r.Err == nil {
-					return
-				}
-				reason, permanent := Classify(r.Err)
-				if !permanent {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = r.Err
-					}
-					mu.Unlock()
-					return
-				}
-				ref := r.Ref
-				e := DLQEntry{Source: "file", Reason: reason, Error: r.Err.Error(), Object: &ref, RecordsProduced: r.Records, Partial: r.Records > 0}
-				dctx, dcancel := context.WithTimeout(work, 30*time.Second)
-				defer dcancel()
-				if err := WriteDLQ(dctx, o.Sink, o.Metrics, e); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-				o.Logger.Warn("file could not be read", "file", r.Ref.Key, "reason", reason, "err", r.Err)
-				mu.Lock()
-				sum.Failed = append(sum.Failed, r)
-				mu.Unlock()
-			},
-		}
-		if err := pool.Submit(work, job); err != nil {
-			wg.Done()
-			return err
-		}
-		return nil
-	})
-	pool.Close()
-	wg.Wait()
-	sum.Files = files.Load()
-	if walkErr != nil {
-		return sum, walkErr
-	}
-	if firstErr != nil {
-		return sum, fmt.Errorf("local ingest: %w", firstErr)
-	}
-	return sum, nil
 }

@@ -2,28 +2,45 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
 
+	"rootwatch/internal/backoff"
+	"rootwatch/internal/failure"
 	"rootwatch/internal/match"
+	"rootwatch/internal/sink"
 	"rootwatch/internal/source"
 )
+
+// Defaults of SQSHandlerOptions.
+const (
+	// DefaultMaxReceives dead-letters a message after this many receives.
+	DefaultMaxReceives = 10
+	// DefaultRetryBackoffMax caps how long a transiently failed message
+	// stays invisible before redelivery.
+	DefaultRetryBackoffMax = 5 * time.Minute
+)
+
+// DefaultRedeliveryBackoff is how long a message that failed transiently
+// stays invisible: 1s after the first receive, doubling per receive, at
+// most DefaultRetryBackoffMax.
+var DefaultRedeliveryBackoff = backoff.Policy{Base: time.Second, Max: DefaultRetryBackoffMax}
 
 // SQSHandlerOptions configure SQSHandler.
 type SQSHandlerOptions struct {
 	Pool    *Pool
-	Sink    Sink
-	Opener  S3Opener
+	Sink    sink.Sink
+	Opener  source.S3Opener
 	Metrics *Metrics
 	Logger  *slog.Logger
 	// MaxReceives dead-letters a message received more often than this
 	// (its ApproximateReceiveCount); 0 means never.
 	MaxReceives int
 	// Backoff is how long a message that failed transiently stays invisible
-	// before redelivery, given its receive count (default: 2^count seconds, at most 5 minutes).
-	Backoff func(receiveCount int) time.Duration
+	// before redelivery: Delay(receiveCount-1). The zero value means
+	// DefaultRedeliveryBackoff.
+	Backoff backoff.Policy
 }
 
 // SQSHandler decides the fate of each SQS message: it reads every object the
@@ -44,13 +61,14 @@ func NewSQSHandler(workCtx context.Context, o SQSHandlerOptions) *SQSHandler {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Backoff == nil {
-		o.Backoff = func(n int) time.Duration {
-			return min(time.Duration(1)<<min(max(n, 0), 9)*time.Second, 5*time.Minute)
-		}
+	if o.Backoff == (backoff.Policy{}) {
+		o.Backoff = DefaultRedeliveryBackoff
 	}
 	return &SQSHandler{o: o, log: o.Logger, ctx: workCtx}
 }
+
+// redeliverAfter is how long a message received n times stays invisible.
+func (h *SQSHandler) redeliverAfter(n int) time.Duration { return h.o.Backoff.Delay(n - 1) }
 
 // Handle settles m; run it in its own goroutine (source.SQS.Run does).
 func (h *SQSHandler) Handle(m *source.Message) {
@@ -78,11 +96,9 @@ func (h *SQSHandler) Handle(m *source.Message) {
 			entries[i].MessageID = m.ID
 			entries[i].ReceiveCount = m.ReceiveCount
 		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), 30*time.Second)
-		defer cancel()
-		if err := WriteDLQ(ctx, h.o.Sink, metrics, entries...); err != nil {
+		if err := WriteDLQ(context.WithoutCancel(h.ctx), h.o.Sink, metrics, entries...); err != nil {
 			log.Error("dead-letter failed; message left for redelivery", "err", err)
-			release("transient", h.o.Backoff(m.ReceiveCount))
+			release(failure.Transient, h.redeliverAfter(m.ReceiveCount))
 			return
 		}
 		for _, e := range entries {
@@ -100,11 +116,11 @@ func (h *SQSHandler) Handle(m *source.Message) {
 		metrics.MessagesReceived.WithLabelValues(f).Inc()
 	}
 	if h.o.MaxReceives > 0 && m.ReceiveCount > h.o.MaxReceives {
-		deadLetter(DLQEntry{Reason: ReasonMaxReceives, Error: "received more than --max-receives times"})
+		deadLetter(DLQEntry{Reason: failure.ReasonMaxReceives, Error: "received more than --max-receives times"})
 		return
 	}
 	if err != nil {
-		deadLetter(DLQEntry{Reason: ReasonUnknownFormat, Error: err.Error()})
+		deadLetter(DLQEntry{Reason: failure.ReasonUnknownFormat, Error: err.Error()})
 		return
 	}
 	if n.Test {
@@ -127,14 +143,11 @@ func (h *SQSHandler) Handle(m *source.Message) {
 	var wg sync.WaitGroup
 	for i, o := range n.Objects {
 		wg.Add(1)
-		job := Job{
+		submit(h.ctx, h.o.Pool, Job{
 			Ref:  match.ObjectRef{Bucket: o.Bucket, Key: o.Key},
 			Open: h.o.Opener.Open(o.Bucket, o.Key),
 			Done: func(r Result) { results[i] = r; wg.Done() },
-		}
-		if err := h.o.Pool.Submit(h.ctx, job); err != nil {
-			job.Done(Result{Ref: job.Ref, Err: err})
-		}
+		})
 	}
 	wg.Wait()
 
@@ -144,12 +157,11 @@ func (h *SQSHandler) Handle(m *source.Message) {
 		if r.Err == nil {
 			continue
 		}
-		reason, permanent := Classify(r.Err)
+		reason, permanent := failure.Classify(r.Err)
 		switch {
 		case permanent:
-			ref := r.Ref
-			dlq = append(dlq, DLQEntry{Reason: reason, Error: r.Err.Error(), Object: &ref, RecordsProduced: r.Records, Partial: r.Records > 0})
-		case reason == "shutdown" || errors.Is(r.Err, errShutdown):
+			dlq = append(dlq, objectEntry("sqs", reason, r))
+		case reason == failure.Shutdown:
 			shutdown = true
 		default:
 			transient = true
@@ -158,9 +170,9 @@ func (h *SQSHandler) Handle(m *source.Message) {
 	}
 	switch {
 	case shutdown:
-		release("shutdown", 0)
+		release(failure.Shutdown, 0)
 	case transient:
-		release("transient", h.o.Backoff(m.ReceiveCount))
+		release(failure.Transient, h.redeliverAfter(m.ReceiveCount))
 	case len(dlq) > 0:
 		deadLetter(dlq...)
 	default:

@@ -20,9 +20,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"rootwatch/internal/failure"
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/kafka/kafkatest"
 	"rootwatch/internal/pipeline"
+	"rootwatch/internal/testutil"
 )
 
 func s3EventBody(bucket string, keys ...string) string {
@@ -172,12 +174,12 @@ func TestPermanentFailuresAreDeadLettered(t *testing.T) {
 		byKey[k] = d
 	}
 	for k, reason := range map[string]string{
-		"missing.json.gz":   pipeline.ReasonObjectMissing,
-		"truncated.json.gz": pipeline.ReasonTruncated,
-		"corrupt.json.gz":   pipeline.ReasonCorrupt,
-		"other.json.gz":     pipeline.ReasonNotCloudTrail,
-		"message":           pipeline.ReasonUnknownFormat,
-		"forbidden.json.gz": pipeline.ReasonAccessDenied,
+		"missing.json.gz":   failure.ReasonObjectMissing,
+		"truncated.json.gz": failure.ReasonTruncated,
+		"corrupt.json.gz":   failure.ReasonCorrupt,
+		"other.json.gz":     failure.ReasonNotCloudTrail,
+		"message":           failure.ReasonUnknownFormat,
+		"forbidden.json.gz": failure.ReasonAccessDenied,
 	} {
 		d, ok := byKey[k]
 		if !ok {
@@ -267,7 +269,7 @@ func TestMaxReceivesDeadLetters(t *testing.T) {
 	e.send(s3EventBody(bucket, key))
 	e.start(runOpts{maxReceives: 2, backoff: 500 * time.Millisecond})
 	entries := dlqEntries(t, e.kcfg, 1, 40*time.Second)
-	if len(entries) != 1 || entries[0].Reason != pipeline.ReasonMaxReceives || entries[0].ReceiveCount != 3 {
+	if len(entries) != 1 || entries[0].Reason != failure.ReasonMaxReceives || entries[0].ReceiveCount != 3 {
 		t.Fatalf("DLQ %+v, want one max-receives entry at receive 3", entries)
 	}
 	waitFor(t, 20*time.Second, "message deleted", func() bool { return e.queued() == 0 })
@@ -310,33 +312,6 @@ func slowGets(h http.Handler) http.Handler {
 			h.ServeHTTP(w, r)
 			return
 		}
-		h.ServeHTTP(&slowWriter{ResponseWriter: w, ctx: r.Context()}, r)
+		h.ServeHTTP(&testutil.SlowWriter{ResponseWriter: w, Ctx: r.Context(), Chunk: 4096, Pause: 100 * time.Millisecond}, r)
 	})
-}
-
-type slowWriter struct {
-	http.ResponseWriter
-	ctx context.Context
-}
-
-func (s *slowWriter) Write(p []byte) (int, error) {
-	n := 0
-	for len(p) > 0 {
-		c := min(len(p), 4096)
-		m, err := s.ResponseWriter.Write(p[:c])
-		n += m
-		if err != nil {
-			return n, err
-		}
-		if f, ok := s.ResponseWriter.(http.Flusher); ok {
-			f.Flush()
-		}
-		p = p[c:]
-		select {
-		case <-time.After(100 * time.Millisecond):
-		case <-s.ctx.Done():
-			return n, s.ctx.Err()
-		}
-	}
-	return n, nil
 }

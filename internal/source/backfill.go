@@ -78,12 +78,12 @@ func ParseBackfillURL(s string, now time.Time) (Backfill, error) {
 		return Backfill{}, fmt.Errorf("backfill source %q: from=YYYY-MM-DD is required", s)
 	}
 	if b.From, err = time.Parse("2006-01-02", q.Get("from")); err != nil {
-		return Backfill{}, fmt.Errorf("backfill source %q: from: %w", s, err)
+		return Backfill{}, fmt.Errorf("backfill source %q: from=%q: want a date such as 2026-01-31", s, q.Get("from"))
 	}
 	b.To = now.UTC().Truncate(24 * time.Hour)
 	if v := q.Get("to"); v != "" {
 		if b.To, err = time.Parse("2006-01-02", v); err != nil {
-			return Backfill{}, fmt.Errorf("backfill source %q: to: %w", s, err)
+			return Backfill{}, fmt.Errorf("backfill source %q: to=%q: want a date such as 2026-01-31", s, v)
 		}
 	}
 	if b.To.Before(b.From) {

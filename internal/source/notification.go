@@ -1,7 +1,10 @@
-// Package source turns where CloudTrail files come from into object
-// references: SQS messages in every shape an S3 notification arrives in
-// (parsed here by pure functions), an S3 backfill listing, and local files.
-// The pipeline reads the objects and acknowledges them back to the source.
+// Package source is where CloudTrail files come from and how they are
+// opened: SQS messages in every shape an S3 notification arrives in (parsed
+// here by pure functions), an S3 backfill listing and a prefix listing, the
+// one local walker, and the openers (S3 with its idle watchdog and
+// missing-object retries, local files), whose errors are classified
+// (internal/failure). The pipeline reads the objects and acknowledges them
+// back to the source. It knows no sink and no Kafka.
 package source
 
 import (

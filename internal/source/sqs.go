@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"rootwatch/internal/backoff"
 )
 
 // SQSAPI is the part of the SQS client the source uses.
@@ -43,15 +45,32 @@ func ResolveQueueURL(ctx context.Context, c SQSAPI, spec string) (string, error)
 	return aws.ToString(out.QueueUrl), nil
 }
 
+// Defaults of SQSOptions.
+const (
+	// DefaultWaitTime is the long-poll wait, SQS's maximum.
+	DefaultWaitTime = 20 * time.Second
+	// DefaultVisibilityTimeout is asked for on receive. A heartbeat renews
+	// it every third while a message is worked on, so it only bounds how
+	// soon a message comes back after a crash: short enough that a killed
+	// ingest delays alerts by a minute at most.
+	DefaultVisibilityTimeout = 60 * time.Second
+	// DefaultMaxInFlight bounds the messages received and not yet settled.
+	DefaultMaxInFlight = 20
+)
+
+// receiveBackoff spaces receives that fail (SQS unreachable, throttled).
+var receiveBackoff = backoff.Policy{Base: time.Second, Max: 30 * time.Second, Jitter: 0.2}
+
 // SQSOptions configure an SQS source.
 type SQSOptions struct {
 	QueueURL string
-	// WaitTime is the long-poll wait (default 20s, the maximum).
+	// WaitTime is the long-poll wait (default DefaultWaitTime).
 	WaitTime time.Duration
 	// VisibilityTimeout is asked for on receive and renewed by a heartbeat
-	// every third of it while a message is in progress (default 60s).
+	// every third of it while a message is in progress (default
+	// DefaultVisibilityTimeout).
 	VisibilityTimeout time.Duration
-	// MaxInFlight bounds the messages received and not yet settled (default 20).
+	// MaxInFlight bounds the messages received and not yet settled (default DefaultMaxInFlight).
 	MaxInFlight int
 	Logger      *slog.Logger
 }
@@ -71,13 +90,13 @@ type SQS struct {
 // NewSQS returns an SQS source for o.QueueURL.
 func NewSQS(c SQSAPI, o SQSOptions) *SQS {
 	if o.WaitTime <= 0 {
-		o.WaitTime = 20 * time.Second
+		o.WaitTime = DefaultWaitTime
 	}
 	if o.VisibilityTimeout <= 0 {
-		o.VisibilityTimeout = 60 * time.Second
+		o.VisibilityTimeout = DefaultVisibilityTimeout
 	}
 	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = 20
+		o.MaxInFlight = DefaultMaxInFlight
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -179,7 +198,7 @@ func (s *SQS) Run(ctx context.Context, handle func(*Message)) error {
 
 	slots := make(chan struct{}, s.o.MaxInFlight)
 	var wg sync.WaitGroup
-	backoff := time.Second
+	failures := 0
 	for ctx.Err() == nil {
 		// Wait for at least one free slot.
 		select {
@@ -221,15 +240,13 @@ func (s *SQS) Run(ctx context.Context, handle func(*Message)) error {
 			if ctx.Err() != nil {
 				break
 			}
-			s.log.Warn("sqs receive failed", "err", err, "retry_in", backoff)
-			select {
-			case <-time.After(backoff):
-			case <-ctx.Done():
-			}
-			backoff = min(backoff*2, 30*time.Second)
+			wait := receiveBackoff.Delay(failures)
+			failures++
+			s.log.Warn("sqs receive failed", "err", err, "retry_in", wait)
+			backoff.Sleep(ctx, wait)
 			continue
 		}
-		backoff = time.Second
+		failures = 0
 		now := time.Now()
 		for _, rm := range out.Messages {
 			m := &Message{

@@ -14,6 +14,7 @@ import (
 
 	"rootwatch/internal/source"
 	"rootwatch/internal/source/sqstest"
+	"rootwatch/internal/testutil"
 )
 
 var fq *sqstest.Server
@@ -78,7 +79,8 @@ func TestSQSHeartbeatDeleteRelease(t *testing.T) {
 	send(t, c, url, "one")
 	send(t, c, url, "two")
 
-	s := source.NewSQS(c, source.SQSOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: time.Second, MaxInFlight: 10})
+	hb := &heartbeats{SQSAPI: c, n: map[string]int{}}
+	s := source.NewSQS(hb, source.SQSOptions{QueueURL: url, WaitTime: time.Second, VisibilityTimeout: time.Second, MaxInFlight: 10})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var mu sync.Mutex
@@ -95,8 +97,11 @@ func TestSQSHeartbeatDeleteRelease(t *testing.T) {
 			mu.Unlock()
 			switch {
 			case m.Body == "one":
-				// Hold for 3 visibility timeouts: the heartbeat must keep it hidden.
-				time.Sleep(3 * time.Second)
+				// Hold for 3 visibility timeouts (9 heartbeats, one every
+				// third of it): the heartbeat must keep it hidden.
+				if !hb.await(m.ReceiptHandle, 9, 30*time.Second) {
+					t.Errorf("fewer than 9 heartbeats for a held message: %d", hb.count(m.ReceiptHandle))
+				}
 				m.Delete()
 			case m.Body == "two" && n == 1:
 				if m.ReceiveCount != 1 {
@@ -112,19 +117,12 @@ func TestSQSHeartbeatDeleteRelease(t *testing.T) {
 			}
 		})
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.WaitFor(t, 40*time.Second, "both messages settled and the queue empty", func() bool {
 		mu.Lock()
 		done := seen["one"] >= 1 && seen["two"] >= 2
 		mu.Unlock()
-		if done && visible(t, c, url) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out; seen %v", seen)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return done && visible(t, c, url) == 0
+	})
 	<-released
 	stop()
 	select {
@@ -140,4 +138,44 @@ func TestSQSHeartbeatDeleteRelease(t *testing.T) {
 	if s.InFlight() != 0 {
 		t.Errorf("in flight after Run: %d", s.InFlight())
 	}
+}
+
+// heartbeats counts the visibility extensions sent for each receipt handle.
+type heartbeats struct {
+	source.SQSAPI
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (h *heartbeats) ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error) {
+	out, err := h.SQSAPI.ChangeMessageVisibility(ctx, in, opts...)
+	if err == nil && in.VisibilityTimeout > 0 {
+		h.mu.Lock()
+		h.n[aws.ToString(in.ReceiptHandle)]++
+		h.mu.Unlock()
+	}
+	return out, err
+}
+
+func (h *heartbeats) count(receipt string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n[receipt]
+}
+
+// await reports whether receipt got n extensions within timeout (it is
+// called from a handler goroutine, where t.Fatal may not be).
+func (h *heartbeats) await(receipt string, n int, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for h.count(receipt) < n {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return false
+		}
+	}
+	return true
 }

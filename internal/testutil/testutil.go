@@ -7,6 +7,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -148,4 +149,17 @@ func RealCloudTrailFiles(t testing.TB) (dir string, files []string) {
 		t.Fatalf("real CloudTrail files missing in %s (%v)", dir, err)
 	}
 	return dir, files
+}
+
+// UnusedAddr returns a 127.0.0.1 address nothing listens on (a port just
+// given back by the system): a server that is down.
+func UnusedAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }

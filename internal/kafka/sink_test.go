@@ -1,4 +1,4 @@
-package pipeline
+package kafka_test
 
 import (
 	"context"
@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/kafka/kafkatest"
+	"rootwatch/internal/sink"
+	"rootwatch/internal/testutil"
 )
 
 type countingAcker struct{ n, errs atomic.Int64 }
@@ -22,14 +22,14 @@ func (c *countingAcker) Ack(n int, err error) {
 	}
 }
 
-// TestKafkaSinkInFlightBudget: with a budget smaller than what is written,
+// TestSinkInFlightBudget: with a budget smaller than what is written,
 // writes wait for Kafka's acknowledgements instead of piling up, every
 // message is still delivered and acknowledged once, the budget is whole
 // again at the end, and a write larger than the whole budget still goes.
-func TestKafkaSinkInFlightBudget(t *testing.T) {
+func TestSinkInFlightBudget(t *testing.T) {
 	_, cfg := kafkatest.Cluster(t, 1, kafka.TopicRecords, kafka.TopicRootActivity, kafka.TopicDLQ)
 	const budget = 4 << 10
-	s, err := NewKafkaSink(cfg, KafkaSinkOptions{MaxInFlightBytes: budget,
+	s, err := kafka.NewSink(cfg, kafka.SinkOptions{MaxInFlightBytes: budget,
 		Writer: kafka.WriterOptions{BatchTimeout: 5 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
@@ -40,31 +40,34 @@ func TestKafkaSinkInFlightBudget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := 0; i < writes; i++ {
-		msgs := make([]kafkago.Message, per)
+		msgs := make([]sink.Message, per)
 		for j := range msgs {
-			msgs[j] = kafkago.Message{Key: []byte("111122223333"), Value: val, WriterData: Acker(ack)}
+			msgs[j] = sink.Message{Key: []byte("111122223333"), Value: val}
 		}
-		if err := s.Write(ctx, TopicRecords, msgs); err != nil {
+		if err := s.Write(ctx, sink.TopicRecords, msgs, ack); err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
 		if inFlight := int64(i+1)*per - ack.n.Load(); inFlight*1000 > 2*budget {
 			t.Fatalf("after write %d, %d messages (%d bytes) unacknowledged: the budget does not hold", i, inFlight, inFlight*1000)
 		}
 	}
-	big := []kafkago.Message{{Value: []byte(strings.Repeat("b", 3*budget)), WriterData: Acker(ack)}}
-	if err := s.Write(ctx, TopicRecords, big); err != nil {
+	big := []sink.Message{{Value: []byte(strings.Repeat("b", 3*budget))}}
+	if err := s.Write(ctx, sink.TopicRecords, big, ack); err != nil {
 		t.Fatalf("a write larger than the budget: %v", err)
+	}
+	testutil.WaitFor(t, 20*time.Second, "every message acknowledged", func() bool { return ack.n.Load() == writes*per+1 })
+	// The budget is whole again: a write of all of it goes through.
+	whole := []sink.Message{{Value: []byte(strings.Repeat("w", budget))}}
+	if err := s.Write(ctx, sink.TopicRecords, whole, ack); err != nil {
+		t.Fatalf("budget not given back after every acknowledgement: %v", err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := ack.n.Load(), int64(writes*per+1); got != want || ack.errs.Load() != 0 {
+	if got, want := ack.n.Load(), int64(writes*per+2); got != want || ack.errs.Load() != 0 {
 		t.Fatalf("acknowledged %d (errors %d), want %d", got, ack.errs.Load(), want)
 	}
-	if !s.inflight.TryAcquire(budget) {
-		t.Fatal("budget not fully given back after every acknowledgement")
-	}
-	if n := kafkatest.Count(t, cfg, kafka.TopicRecords); n != writes*per+1 {
-		t.Fatalf("%d messages in Kafka, want %d", n, writes*per+1)
+	if n := kafkatest.Count(t, cfg, kafka.TopicRecords); n != writes*per+2 {
+		t.Fatalf("%d messages in Kafka, want %d", n, writes*per+2)
 	}
 }

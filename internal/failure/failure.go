@@ -1,13 +1,14 @@
-package pipeline
+// Package failure decides, in one place, what a failure to read an object
+// means: permanent (retrying will not fix it: dead-letter it with a reason
+// from a closed set, then move on) or transient (network, 5xx, Kafka down:
+// leave it for a retry or a redelivery). Sources, the pipeline and the audit
+// all classify through it, so an error means the same everywhere; it
+// depends on nothing heavier than the CloudTrail reader's sentinel errors.
+package failure
 
 import (
 	"context"
 	"errors"
-	"io"
-	"net/http"
-
-	"github.com/aws/smithy-go"
-	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"rootwatch/internal/cloudtrail"
 )
@@ -28,6 +29,18 @@ const (
 	ReasonPermanent      = "permanent"
 )
 
+// What Classify calls a failure that is not permanent.
+const (
+	// Transient: it may go away (network, 5xx, throttling, Kafka).
+	Transient = "transient"
+	// Shutdown: the work was cut short because the process is stopping.
+	Shutdown = "shutdown"
+)
+
+// ErrShutdown is the error of work that never started, or was abandoned,
+// because the pipeline stopped.
+var ErrShutdown = errors.New("pipeline stopped")
+
 // permanentError marks an error that retrying will not fix.
 type permanentError struct {
 	reason string
@@ -37,7 +50,8 @@ type permanentError struct {
 func (e *permanentError) Error() string { return e.err.Error() }
 func (e *permanentError) Unwrap() error { return e.err }
 
-// Permanent marks err as not worth retrying, with a DLQ reason.
+// Permanent marks err as not worth retrying, with a DLQ reason (one of the
+// Reason constants).
 func Permanent(reason string, err error) error {
 	if err == nil {
 		return nil
@@ -45,21 +59,32 @@ func Permanent(reason string, err error) error {
 	return &permanentError{reason: reason, err: err}
 }
 
-// transientError marks an error that may go away (network, 5xx, Kafka).
+// transientError marks an error that may go away.
 type transientError struct{ err error }
 
 func (e *transientError) Error() string { return e.err.Error() }
 func (e *transientError) Unwrap() error { return e.err }
 
-// Classify decides, in one place, whether an object's failure is permanent
-// (dead-letter it, then settle the message) and why. Everything not known
-// to be permanent is transient: it is left for redelivery.
+// MarkTransient marks err as worth retrying even if what it wraps looks
+// permanent (a network failure in the middle of a body is not a truncated
+// file).
+func MarkTransient(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &transientError{err}
+}
+
+// Classify says whether err is permanent and why. Everything not known to
+// be permanent is transient: it is retried or left for redelivery, never
+// dropped. The reason is a Reason constant for permanent errors, Shutdown
+// for cancellation, else Transient.
 func Classify(err error) (reason string, permanent bool) {
 	if err == nil {
 		return "", false
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errShutdown) {
-		return "shutdown", false
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrShutdown) {
+		return Shutdown, false
 	}
 	var pe *permanentError
 	if errors.As(err, &pe) {
@@ -67,7 +92,7 @@ func Classify(err error) (reason string, permanent bool) {
 	}
 	var te *transientError
 	if errors.As(err, &te) {
-		return "transient", false
+		return Transient, false
 	}
 	switch {
 	case errors.Is(err, cloudtrail.ErrCorrupt):
@@ -83,50 +108,11 @@ func Classify(err error) (reason string, permanent bool) {
 	case errors.Is(err, cloudtrail.ErrObjectTooLarge):
 		return ReasonObjectTooLarge, true
 	}
-	return "transient", false
+	return Transient, false
 }
 
-// classifyS3 maps an S3 GetObject error: missing and forbidden objects are
-// permanent, everything else (5xx, throttling, network) transient.
-func classifyS3(err error) error {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		switch ae.ErrorCode() {
-		case "NoSuchKey", "NotFound", "NoSuchBucket":
-			return Permanent(ReasonObjectMissing, err)
-		case "AccessDenied", "Forbidden", "InvalidObjectState", "AllAccessDisabled":
-			return Permanent(ReasonAccessDenied, err)
-		}
-	}
-	var re *smithyhttp.ResponseError
-	if errors.As(err, &re) {
-		switch re.HTTPStatusCode() {
-		case http.StatusNotFound:
-			return Permanent(ReasonObjectMissing, err)
-		case http.StatusForbidden:
-			return Permanent(ReasonAccessDenied, err)
-		}
-	}
-	return &transientError{err}
-}
-
-// isMissing reports whether err is an S3 "no such key".
-func isMissing(err error) bool {
+// Is reports whether err is permanent for reason.
+func Is(err error, reason string) bool {
 	r, p := Classify(err)
-	return p && r == ReasonObjectMissing
-}
-
-// bodyReader remembers whether the underlying (network) body failed, so a
-// dropped connection mid-object is not mistaken for a truncated file.
-type bodyReader struct {
-	r   io.Reader
-	err error
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF && b.err == nil {
-		b.err = err
-	}
-	return n, err
+	return p && r == reason
 }
