@@ -10,6 +10,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"rootwatch/internal/cloudtrail"
+	"rootwatch/internal/mutant"
 )
 
 // Reasons for dead-lettering, a closed set (a metric label and the DLQ
@@ -100,6 +101,9 @@ func classifyS3(err error) error {
 	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) {
+		if mutant.Enabled && mutant.On("s3-5xx-dead-letter") && re.HTTPStatusCode() >= 500 { // mutant (make mutants): a 5xx is dead-lettered, not retried
+			return Permanent(ReasonPermanent, err)
+		}
 		switch re.HTTPStatusCode() {
 		case http.StatusNotFound:
 			return Permanent(ReasonObjectMissing, err)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"rootwatch/internal/mutant"
 )
 
 // S3Getter is the part of the S3 client the pipeline uses.
@@ -46,6 +48,12 @@ func (o S3Opener) Open(bucket, key string) func(ctx context.Context) (io.ReadClo
 		}
 		for attempt := 0; ; attempt++ {
 			body, err := o.get(ctx, bucket, key)
+			if mutant.Enabled && err != nil && mutant.On("s3-5xx-drop") && mutant.HTTPStatus(err) >= 500 { // mutant (make mutants): a 5xx drops the object
+				return mutant.EmptyTrail(), nil
+			}
+			if mutant.Enabled && err != nil && mutant.On("s3-500-drop") && mutant.HTTPStatus(err) == 500 { // mutant (make mutants): a 500 drops the object
+				return mutant.EmptyTrail(), nil
+			}
 			if err == nil {
 				return body, nil
 			}

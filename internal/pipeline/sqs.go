@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"rootwatch/internal/match"
+	"rootwatch/internal/mutant"
 	"rootwatch/internal/source"
 )
 
@@ -55,6 +56,9 @@ func NewSQSHandler(workCtx context.Context, o SQSHandlerOptions) *SQSHandler {
 // Handle settles m; run it in its own goroutine (source.SQS.Run does).
 func (h *SQSHandler) Handle(m *source.Message) {
 	log := h.log.With("message_id", m.ID, "receive_count", m.ReceiveCount)
+	if mutant.Enabled && mutant.On("sqs-delete-on-receive") { // mutant (make mutants): the message is gone before its objects are read
+		m.Delete()
+	}
 	metrics := h.o.Metrics
 	if metrics != nil {
 		metrics.InFlightMessages.Inc()
