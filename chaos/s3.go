@@ -96,7 +96,11 @@ func (s *FaultyS3) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.gets[f]++
 	if f == S3Err500 && key != "" {
 		s.refused[key]++
-		if n := s.RefusalsToBite; s.refused[key] >= n || (n <= 0 && s.refused[key] >= 3) {
+		n := s.RefusalsToBite
+		if n <= 0 {
+			n = 3
+		}
+		if s.refused[key] >= n {
 			bit.hit()
 		}
 	}
