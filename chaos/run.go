@@ -111,12 +111,6 @@ func (r Result) OK() bool { return len(r.Failures()) == 0 }
 // Add sums o into r (for several runs).
 func (r *Result) Add(o Result) {
 	r.Faults += o.Faults
-	for k, v := range o.Injected {
-		r.Injected[k] += v
-	}
-	for k, v := range o.Bit {
-		r.Bit[k] += v
-	}
 	r.RootEvents += o.RootEvents
 	r.Objects += o.Objects
 	r.Records += o.Records
@@ -125,20 +119,14 @@ func (r *Result) Add(o Result) {
 	r.LostIDs = append(r.LostIDs, o.LostIDs...)
 	r.DeadLettered += o.DeadLettered
 	r.HostileDLQ += o.HostileDLQ
-	for k, v := range o.DLQReasons {
-		r.DLQReasons[k] += v
+	for _, m := range [][2]map[string]int{{r.Injected, o.Injected}, {r.Bit, o.Bit}, {r.DLQReasons, o.DLQReasons},
+		{r.Checked, o.Checked}, {r.Duplicated, o.Duplicated}, {r.Crashes, o.Crashes}} {
+		for k, v := range m[1] {
+			m[0][k] += v
+		}
 	}
 	for k, v := range o.Violations {
 		r.Violations[k] = append(r.Violations[k], v...)
-	}
-	for k, v := range o.Checked {
-		r.Checked[k] += v
-	}
-	for k, v := range o.Duplicated {
-		r.Duplicated[k] += v
-	}
-	for k, v := range o.Crashes {
-		r.Crashes[k] += v
 	}
 	r.Deliveries += o.Deliveries
 	r.Attempts += o.Attempts
@@ -522,20 +510,26 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		e := exp.snapshot()
 		return judge(&e, obs, final), nil
 	}
-	deadline := time.Now().Add(o.Drain)
+	// Once an invariant is broken the run has failed: what is still on its
+	// way gets a short grace, so the verdict names what really broke
+	// without waiting the whole drain for what a broken stage never sends.
+	deadline, broken := time.Now().Add(o.Drain), false
 	for {
 		v, err := judgeNow(false)
 		if err != nil {
 			logf("judge: %v", err)
-		} else if v.NumViolations() > 0 {
-			logf("a stage invariant is already broken: %v", slices.Sorted(maps.Keys(v.Violations)))
-			break
 		} else if v.Pending == 0 && v.Lost == 0 {
 			logf("everything settled")
 			break
+		} else if v.NumViolations() > 0 && !broken {
+			broken = true
+			if grace := time.Now().Add(15 * time.Second); grace.Before(deadline) {
+				deadline = grace
+			}
+			logf("a stage invariant is already broken: %v", slices.Sorted(maps.Keys(v.Violations)))
 		}
 		if time.Now().After(deadline) || !sleepFor(ctx, time.Second) {
-			logf("drain deadline: %d pending, %d pairs not delivered", v.Pending, v.Lost)
+			logf("drain over: %d pending, %d pairs not delivered", v.Pending, v.Lost)
 			break
 		}
 	}
