@@ -7,7 +7,7 @@ FUZZTIME  ?= 60s
 PKGS      := ./...
 BIN       := bin
 
-.PHONY: all build demo test test-deps vet fmt-check bench bench-isal bench-scan chaos rss fuzz clean
+.PHONY: all build demo test test-deps vet fmt-check bench bench-isal bench-scan chaos mutants rss fuzz clean
 
 all: build
 
@@ -66,6 +66,12 @@ bench-scan:
 chaos: test-deps
 	$(GO) build -o $(BIN)/chaos/ ./cmd/ingest ./cmd/alert ./chaos/broker
 	$(GO) run ./chaos/run --bin $(BIN)/chaos $(CHAOSFLAGS)
+
+## mutants: each deliberate bug of internal/mutant (commands built with
+## -tags mutants into a scratch folder) must fail the short chaos run; prints
+## the table of docs/chaos.md. About 30 minutes; not part of test.
+mutants: test-deps
+	$(GO) run -tags mutants ./chaos/mutants $(MUTANTFLAGS)
 
 ## rss: peak RSS of ingest under a flood of large objects.
 rss:

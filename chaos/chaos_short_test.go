@@ -21,7 +21,9 @@ import (
 // would run them).
 func buildBinaries(t *testing.T) string { return binaries(t) }
 
-// buildInto builds the commands into bin; "" or the error text.
+// buildInto builds the commands into bin; "" or the error text. With
+// ROOTWATCH_CHAOS_TAGS set (make mutants: "mutants") they are built with
+// those build tags.
 func buildInto(bin string) string {
 	root, err := sqstest.RepoRoot()
 	if err != nil {
@@ -30,7 +32,12 @@ func buildInto(bin string) string {
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin+string(filepath.Separator), "./cmd/ingest", "./cmd/alert", "./cmd/audit", "./chaos/broker")
+	args := []string{"build"}
+	if tags := os.Getenv("ROOTWATCH_CHAOS_TAGS"); tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	args = append(args, "-o", bin+string(filepath.Separator), "./cmd/ingest", "./cmd/alert", "./cmd/audit", "./chaos/broker")
+	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = root
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -55,11 +62,15 @@ func startFauxqs(t *testing.T) *sqstest.Server {
 	return fq
 }
 
-// TestChaosShort is the short ledger-based chaos run of `make test`: the
-// real ingest, alert and broker processes, every kind of fault at seeded
-// random times for 60 seconds, and then the ledger must show every root
-// event delivered to both channels (or dead-lettered with a reason). Every
-// wait inside is bounded; a loss fails the test, with the run's logs.
+// TestChaosShort is the short chaos run of `make test`: the real ingest,
+// alert and broker processes, every kind of fault at seeded times for 60
+// seconds (each armed on the pipeline activity it needs, so each bites),
+// and then the judge: every stage invariant holds, every root event reached
+// both channels, and every kind of fault hit something. Every wait inside
+// is bounded; a failure fails the test with the run's logs.
+//
+// With -tags mutants and ROOTWATCH_MUTANT set (make mutants), the binaries
+// run carry that deliberate bug, and this test must fail.
 func TestChaosShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("chaos run skipped in -short mode")
@@ -70,12 +81,12 @@ func TestChaosShort(t *testing.T) {
 	var progress bytes.Buffer
 	o := Options{
 		Seed: 7, Bin: bin, Dir: dir, SQSEndpoint: fq.Endpoint,
-		Files: 40, RecordsPerFile: 80, RootShare: 0.03,
+		Files: 48, RecordsPerFile: 80, RootShare: 0.03,
 		Faults: 60 * time.Second, Drain: 2 * time.Minute,
 		KillIngest: 3, KillAlert: 3, PauseBroker: 2, CutBroker: 2, S3Faults: 3, ChannelFaults: 4,
 		DuplicateShare: 0.25, Log: &progress,
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, o)
 	t.Log("\n" + progress.String())
@@ -84,23 +95,11 @@ func TestChaosShort(t *testing.T) {
 		t.Fatalf("chaos run: %v", err)
 	}
 	t.Log(res.Line(1))
-	t.Logf("faults by kind %v, crashes %v, deliveries %d of %d requests, p50 %s, max %s",
-		res.FaultsByKind, res.Crashes, res.Deliveries, res.Attempts, res.P50, res.Max)
-	want := o.KillIngest + o.KillAlert + o.PauseBroker + o.CutBroker + o.S3Faults + o.ChannelFaults
-	if res.Faults != want {
-		t.Errorf("injected %d faults, want %d", res.Faults, want)
-	}
-	if res.RootEvents == 0 {
-		t.Fatal("the input has no root events: the run proves nothing")
-	}
-	if res.Lost != 0 {
+	t.Log("\n" + res.Details())
+	if f := res.Failures(); len(f) > 0 {
 		dumpLogs(t, dir)
-		t.Errorf("%d (channel, root event) pairs lost: %s", res.Lost, strings.Join(res.LostIDs[:min(len(res.LostIDs), 30)], " "))
-	}
-	if res.DeadLettered != 0 {
-		// Nothing in this input is unreadable and retries outlast every
-		// fault, so a dead letter means a transient fault was taken as permanent.
-		t.Errorf("%d pairs dead-lettered (%v): a transient fault was treated as permanent", res.DeadLettered, res.DLQReasons)
+		// make mutants reads this line to name what caught a mutant.
+		t.Errorf("chaos: failed=%s", strings.Join(f, ","))
 	}
 	if res.Crashes["ingest"]+res.Crashes["alert"] > 0 {
 		// Failing fast at start while the broker is unreachable is allowed

@@ -77,18 +77,20 @@ func (p *proc) startLocked() error {
 	return nil
 }
 
-// kill SIGKILLs the process and waits for it to die; restart starts it again.
-func (p *proc) kill() {
+// kill SIGKILLs the process and waits for it to die (false: it was not
+// running); restart starts it again.
+func (p *proc) kill() bool {
 	p.mu.Lock()
 	cmd, done := p.cmd, p.done
 	p.cmd = nil
 	p.mu.Unlock()
 	if cmd == nil {
-		return
+		return false
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	<-done
 	fmt.Fprintf(p.log, "### chaos: %s SIGKILLed\n", p.name)
+	return true
 }
 
 func (p *proc) restart() error {
@@ -118,8 +120,9 @@ func (p *proc) stop(grace time.Duration) {
 	p.wg.Wait()
 }
 
-// startBroker starts the broker process and waits for its ready line.
-func startBroker(path string, args []string, log io.Writer) (*exec.Cmd, error) {
+// startBroker starts the broker process and waits for its ready line; every
+// later line of its stdout goes to onLine (and to log).
+func startBroker(path string, args []string, log io.Writer, onLine func(string)) (*exec.Cmd, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Stderr = log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -141,6 +144,8 @@ func startBroker(path string, args []string, log io.Writer) (*exec.Cmd, error) {
 				case ready <- line:
 				default:
 				}
+			} else if onLine != nil {
+				onLine(line)
 			}
 		}
 	}()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -19,6 +20,11 @@ import (
 type Proxy struct {
 	ln     net.Listener
 	target string
+
+	// What reached the proxy, for telling whether a broker fault hit anything.
+	fromClients atomic.Int64 // bytes clients sent towards the broker
+	refused     atomic.Int64 // connections refused while cut
+	held        atomic.Int64 // reads held back while stalled
 
 	mu      sync.Mutex
 	conns   map[net.Conn]struct{}
@@ -49,13 +55,23 @@ func (p *Proxy) Close() {
 	p.Restore()
 }
 
-// Cut drops every connection and refuses new ones until Restore.
-func (p *Proxy) Cut() {
+// Cut drops every connection and refuses new ones until Restore; it
+// returns how many connections it dropped.
+func (p *Proxy) Cut() int {
 	p.mu.Lock()
 	p.cut = true
 	p.mu.Unlock()
-	p.dropAll()
+	return p.dropAll()
 }
+
+// FromClients is how many bytes clients have sent towards the broker.
+func (p *Proxy) FromClients() int64 { return p.fromClients.Load() }
+
+// Refused is how many connections were refused while cut.
+func (p *Proxy) Refused() int64 { return p.refused.Load() }
+
+// Held is how many reads were held back while stalled.
+func (p *Proxy) Held() int64 { return p.held.Load() }
 
 // Stall stops moving bytes (connections stay open) until Restore.
 func (p *Proxy) Stall() {
@@ -80,12 +96,13 @@ func (p *Proxy) Restore() {
 	}
 }
 
-func (p *Proxy) dropAll() {
+func (p *Proxy) dropAll() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c := range p.conns {
 		c.Close()
 	}
+	return len(p.conns)
 }
 
 func (p *Proxy) track(c net.Conn) bool {
@@ -121,6 +138,7 @@ func (p *Proxy) accept() {
 
 func (p *Proxy) serve(c net.Conn) {
 	if !p.track(c) {
+		p.refused.Add(1)
 		c.Close()
 		return
 	}
@@ -135,21 +153,30 @@ func (p *Proxy) serve(c net.Conn) {
 	}
 	defer p.untrack(up)
 	done := make(chan struct{}, 2)
-	go func() { p.pipe(up, c); done <- struct{}{} }()
-	go func() { p.pipe(c, up); done <- struct{}{} }()
+	go func() { p.pipe(up, c, &p.fromClients); done <- struct{}{} }()
+	go func() { p.pipe(c, up, nil); done <- struct{}{} }()
 	<-done
 }
 
-// pipe copies src to dst, waiting while the proxy is stalled.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, waiting while the proxy is stalled, and adds
+// the bytes it read to count (when not nil).
+func (p *Proxy) pipe(dst, src net.Conn, count *atomic.Int64) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			if count != nil {
+				count.Add(int64(n))
+			}
 			p.mu.Lock()
 			gate := p.stalled
 			p.mu.Unlock()
-			<-gate
+			select {
+			case <-gate:
+			default:
+				p.held.Add(1)
+				<-gate
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
 			}

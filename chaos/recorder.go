@@ -34,6 +34,7 @@ type Delivery struct {
 	IdempotencyKey string    `json:"idempotencyKey"`
 	Kind           string    `json:"kind"`
 	Incident       string    `json:"incident"`
+	Category       string    `json:"category"` // the incident's ("compliance" for a compliance notification)
 	EventIDs       []string  `json:"eventIDs"`
 }
 
@@ -43,10 +44,18 @@ func (d Delivery) Delivered() bool { return d.Status >= 200 && d.Status < 300 }
 // Recorder is the fake channel: an HTTP server for alert's webhook channels
 // (POST /hook/<channel>) that appends every request, with the eventIDs its
 // body carries, to a ledger (memory and a JSON-lines file), and answers
-// with the fault currently set for that channel.
+// with the fault currently set for that channel. It tells when a fault
+// period bit (a request was answered with the fault, or held), and can run
+// a callback right after the next 2xx it answers (the chaos run SIGKILLs
+// alert there: a notification sent, its delivery not yet logged).
 type Recorder struct {
+	// AfterOK runs once, after the next request answered 2xx is flushed to
+	// the sender, with that request's ledger line.
+	AfterOK oneShot[Delivery]
+
 	mu     sync.Mutex
 	faults map[string]ChannelFault
+	bits   map[string]*bite
 	change chan struct{}
 	ledger []Delivery
 	file   *os.File
@@ -55,7 +64,7 @@ type Recorder struct {
 
 // NewRecorder writes its ledger to path ("" for memory only).
 func NewRecorder(path string) (*Recorder, error) {
-	r := &Recorder{faults: map[string]ChannelFault{}, change: make(chan struct{})}
+	r := &Recorder{faults: map[string]ChannelFault{}, bits: map[string]*bite{}, change: make(chan struct{})}
 	if path != "" {
 		f, err := os.Create(path)
 		if err != nil {
@@ -74,13 +83,16 @@ func (r *Recorder) Close() error {
 	return r.file.Close()
 }
 
-// Set switches the fault of one channel.
-func (r *Recorder) Set(ch string, f ChannelFault) {
+// Set switches the fault of one channel and starts a new period; the
+// returned channel is closed when the period bites.
+func (r *Recorder) Set(ch string, f ChannelFault) <-chan struct{} {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.faults[ch] = f
+	r.bits[ch] = newBite()
 	close(r.change)
 	r.change = make(chan struct{})
+	return r.bits[ch].C()
 }
 
 // Ledger returns a copy of every delivery so far.
@@ -103,7 +115,8 @@ func (r *Recorder) record(d Delivery) {
 type webhookBody struct {
 	Kind     string `json:"kind"`
 	Incident struct {
-		ID string `json:"id"`
+		ID       string `json:"id"`
+		Category string `json:"category"`
 	} `json:"incident"`
 	Findings []struct {
 		EventID string `json:"eventID"`
@@ -127,13 +140,16 @@ func (r *Recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	d := Delivery{At: time.Now(), Channel: ch, IdempotencyKey: req.Header.Get("Idempotency-Key"),
-		Kind: body.Kind, Incident: body.Incident.ID}
+		Kind: body.Kind, Incident: body.Incident.ID, Category: body.Incident.Category}
 	for _, f := range body.Findings {
 		d.EventIDs = append(d.EventIDs, f.EventID)
 	}
 	r.mu.Lock()
-	f, change := r.faults[ch], r.change
+	f, change, bit := r.faults[ch], r.change, r.bits[ch]
 	r.mu.Unlock()
+	if f != ChanOK && bit != nil {
+		bit.hit()
+	}
 	switch f {
 	case Chan429:
 		d.Status = http.StatusTooManyRequests
@@ -159,4 +175,10 @@ func (r *Recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	r.record(d)
 	w.WriteHeader(d.Status)
+	if d.Delivered() {
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		r.AfterOK.Fire(d)
+	}
 }

@@ -2,16 +2,18 @@ package chaos
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,11 +25,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/tidwall/gjson"
 
 	"rootwatch/internal/cloudtrail"
 	"rootwatch/internal/gen"
 	"rootwatch/internal/source/s3test"
-	"rootwatch/internal/source/sqstest"
 )
 
 // Options configure one chaos run.
@@ -40,15 +42,20 @@ type Options struct {
 	// SQSEndpoint is a running fauxqs (http://127.0.0.1:N).
 	SQSEndpoint string
 
-	// Input: generated CloudTrail files (internal/gen).
+	// Input: generated CloudTrail files (internal/gen). Some are kept back
+	// as probes: each fault that waits for pipeline activity sends one.
 	Files, RecordsPerFile int
 	RootShare             float64
 
 	// Faults is how long faults are injected; Drain bounds the wait, after
-	// the last fault, for every root event to reach every channel.
+	// the last fault, for everything to be settled.
 	Faults, Drain time.Duration
-	// How many of each fault (spread at seeded random times over Faults).
+	// How many of each fault (spread at seeded random times over Faults);
+	// planFaults says the minimum of each.
 	KillIngest, KillAlert, PauseBroker, CutBroker, S3Faults, ChannelFaults int
+	// TriggerWait bounds how long a fault waits for the event it is armed
+	// on before it counts as not having bitten (default 30s).
+	TriggerWait time.Duration
 	// DuplicateShare of notifications is sent twice; all are sent in a
 	// shuffled order.
 	DuplicateShare float64
@@ -59,32 +66,116 @@ type Options struct {
 // Channels are the two webhook channels every finding is routed to.
 var Channels = []string{"hook-a", "hook-b"}
 
-// Result is what the ledger says.
+// Result is what one run (or several, summed) came to.
 type Result struct {
-	Seed          uint64
-	Faults        int            // faults injected
-	FaultsByKind  map[string]int // per kind
-	RootEvents    int            // root events in the input
-	Lost          int            // (event, channel) pairs neither delivered nor dead-lettered
-	LostIDs       []string       // "channel/eventID"
-	DeadLettered  int            // (event, channel) pairs found in a DLQ instead of the channel
-	DLQReasons    map[string]int
-	Duplicated    map[string]int // per channel: events delivered more than once
-	Deliveries    int            // webhook requests answered 2xx
-	Attempts      int            // webhook requests received
-	Crashes       map[string]int // exits of ingest/alert the driver did not cause
-	P50, P99, Max time.Duration  // notification sent -> first delivery, per (event, channel)
-	Elapsed       time.Duration
+	Seed     uint64
+	Faults   int            // faults injected
+	Injected map[string]int // per kind
+	Bit      map[string]int // per kind: faults that hit something
+	// RootEvents, Objects, Records: the input (readable objects only).
+	RootEvents, Objects, Records int
+	Hostile                      int // planted unreadable objects
+	Verdict
+	Crashes map[string]int // exits of ingest/alert the driver did not cause
+	Elapsed time.Duration
 }
 
-// Line is the one-line summary.
+func newResult(seed uint64) Result {
+	return Result{Seed: seed, Injected: map[string]int{}, Bit: map[string]int{}, Crashes: map[string]int{},
+		Verdict: Verdict{DLQReasons: map[string]int{}, Violations: map[string][]string{}, Checked: map[string]int{}, Duplicated: map[string]int{}}}
+}
+
+// Failures names what failed the run: each broken invariant, "lost", and
+// each fault kind that was required but not injected or injected but never bit.
+func (r Result) Failures() []string {
+	out := slices.Sorted(maps.Keys(r.Violations))
+	if r.Lost > 0 {
+		out = append(out, "lost")
+	}
+	for _, k := range RequiredKinds {
+		if r.Injected[k] == 0 {
+			out = append(out, "fault-not-injected:"+k)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Injected)) {
+		if r.Bit[k] == 0 {
+			out = append(out, "fault-never-bit:"+k)
+		}
+	}
+	return out
+}
+
+// OK reports whether the run passed.
+func (r Result) OK() bool { return len(r.Failures()) == 0 }
+
+// Add sums o into r (for several runs).
+func (r *Result) Add(o Result) {
+	r.Faults += o.Faults
+	r.RootEvents += o.RootEvents
+	r.Objects += o.Objects
+	r.Records += o.Records
+	r.Hostile += o.Hostile
+	r.Lost += o.Lost
+	r.LostIDs = append(r.LostIDs, o.LostIDs...)
+	r.DeadLettered += o.DeadLettered
+	r.HostileDLQ += o.HostileDLQ
+	for _, m := range [][2]map[string]int{{r.Injected, o.Injected}, {r.Bit, o.Bit}, {r.DLQReasons, o.DLQReasons},
+		{r.Checked, o.Checked}, {r.Duplicated, o.Duplicated}, {r.Crashes, o.Crashes}} {
+		for k, v := range m[1] {
+			m[0][k] += v
+		}
+	}
+	for k, v := range o.Violations {
+		r.Violations[k] = append(r.Violations[k], v...)
+	}
+	r.Deliveries += o.Deliveries
+	r.Attempts += o.Attempts
+	r.P50, r.P99, r.Max = max(r.P50, o.P50), max(r.P99, o.P99), max(r.Max, o.Max)
+	r.Elapsed += o.Elapsed
+}
+
+// Line is the one-line summary: faults that bit per kind (bit/injected),
+// the input, what the judge found, and time to alert.
 func (r Result) Line(runs int) string {
-	var dup []string
+	var bit, dup []string
+	for _, k := range slices.Sorted(maps.Keys(r.Injected)) {
+		bit = append(bit, fmt.Sprintf("%s=%d/%d", k, r.Bit[k], r.Injected[k]))
+	}
 	for _, c := range Channels {
 		dup = append(dup, fmt.Sprintf("%s=%d", c, r.Duplicated[c]))
 	}
-	return fmt.Sprintf("chaos: runs=%d faults=%d root_events=%d lost=%d dead_lettered=%d duplicated={%s} p99_time_to_alert=%s",
-		runs, r.Faults, r.RootEvents, r.Lost, r.DeadLettered, strings.Join(dup, ","), r.P99.Round(10*time.Millisecond))
+	return fmt.Sprintf("chaos: runs=%d faults=%d bit={%s} root_events=%d lost=%d dead_lettered=%d violations=%d duplicated={%s} p99_time_to_alert=%s",
+		runs, r.Faults, strings.Join(bit, ","), r.RootEvents, r.Lost, r.DeadLettered, r.NumViolations(), strings.Join(dup, ","), r.P99.Round(10*time.Millisecond))
+}
+
+// Details are the lines behind Line: what was checked per invariant, the
+// failures, and a few examples of each violation.
+func (r Result) Details() string {
+	var b strings.Builder
+	var checked []string
+	for _, k := range slices.Sorted(maps.Keys(r.Checked)) {
+		checked = append(checked, fmt.Sprintf("%s=%d", k, r.Checked[k]))
+	}
+	fmt.Fprintf(&b, "checked: %s\n", strings.Join(checked, " "))
+	fmt.Fprintf(&b, "input: %d objects, %d records, %d root events, %d planted unreadable (%d dead-lettered as expected); %d of %d webhook requests answered 2xx; time to alert p50 %s max %s; crashes %v\n",
+		r.Objects, r.Records, r.RootEvents, r.Hostile, r.HostileDLQ, r.Deliveries, r.Attempts, r.P50.Round(time.Millisecond), r.Max.Round(time.Millisecond), r.Crashes)
+	if len(r.DLQReasons) > 0 {
+		fmt.Fprintf(&b, "dead letters: %v\n", r.DLQReasons)
+	}
+	if f := r.Failures(); len(f) > 0 {
+		fmt.Fprintf(&b, "chaos: FAILED %s\n", strings.Join(f, ","))
+	}
+	for _, k := range slices.Sorted(maps.Keys(r.Violations)) {
+		l := r.Violations[k]
+		fmt.Fprintf(&b, "violated %s (%d):\n", k, len(l))
+		for _, x := range l[:min(len(l), 5)] {
+			fmt.Fprintf(&b, "  %s\n", x)
+		}
+	}
+	if r.Lost > 0 {
+		fmt.Fprintf(&b, "lost (%d): %s\n", r.Lost, strings.Join(r.LostIDs[:min(len(r.LostIDs), 20)], " "))
+	}
+	return b.String()
 }
 
 const (
@@ -93,6 +184,8 @@ const (
 	topicFinds   = "cloudtrail.root-activity"
 	topicDLQ     = "cloudtrail.dlq"
 	topicAlertDL = "rootwatch.alerts.dlq"
+	topicState   = "rootwatch.alert-state"
+	alertGroup   = "chaos-alert"
 )
 
 func freePort() (int, error) {
@@ -104,12 +197,12 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Run performs one chaos run and returns what the ledger says. An error
-// means the run itself could not be carried out (setup); lost events are
-// in the Result, for the caller to judge.
+// Run performs one chaos run and returns what the judge found. An error
+// means the run itself could not be carried out (setup); failures of the
+// pipeline are in the Result (Failures), for the caller to judge.
 func Run(ctx context.Context, o Options) (Result, error) {
 	start := time.Now()
-	res := Result{Seed: o.Seed, FaultsByKind: map[string]int{}, DLQReasons: map[string]int{}, Duplicated: map[string]int{}, Crashes: map[string]int{}}
+	res := newResult(o.Seed)
 	var logMu sync.Mutex
 	logf := func(format string, a ...any) {
 		logMu.Lock()
@@ -118,17 +211,26 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			fmt.Fprintf(o.Log, "%s chaos: "+format+"\n", append([]any{time.Since(start).Round(time.Millisecond)}, a...)...)
 		}
 	}
+	if o.TriggerWait <= 0 {
+		o.TriggerWait = 30 * time.Second
+	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return res, err
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
+	faults, err := planFaults(rng, o)
+	if err != nil {
+		return res, err
+	}
 
-	// Kafka: the broker process behind our proxy.
+	// Kafka: the broker process behind our proxy. It stamps every record
+	// with its append time and reports every offset commit.
 	brokerPort, err := freePort()
 	if err != nil {
 		return res, err
 	}
-	proxy, err := ListenProxy("127.0.0.1:0", "127.0.0.1:"+strconv.Itoa(brokerPort))
+	direct := "127.0.0.1:" + strconv.Itoa(brokerPort)
+	proxy, err := ListenProxy("127.0.0.1:0", direct)
 	if err != nil {
 		return res, err
 	}
@@ -140,8 +242,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	defer brokerLog.Close()
+	commits := &commitLog{}
 	broker, err := startBroker(filepath.Join(o.Bin, "broker"), []string{"--listen-port", strconv.Itoa(brokerPort),
-		"--advertise-port", pport, "--partitions", "3", "--topics", strings.Join([]string{topicRecords, topicFinds, topicDLQ}, ",")}, brokerLog)
+		"--advertise-port", pport, "--partitions", "3", "--topics", strings.Join([]string{topicRecords, topicFinds, topicDLQ}, ","),
+		"--log-append-time", "--log-commits"}, brokerLog, commits.line)
 	if err != nil {
 		return res, err
 	}
@@ -159,7 +263,18 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}()
 	logf("broker pid %d listening on :%d, reached through proxy %s", broker.Process.Pid, brokerPort, brokerAddr)
 
-	// S3 with the generated logs.
+	// The judge's reader of every topic; it dials the broker directly, so
+	// that faults do not hold it and its traffic is not taken for a client's.
+	fol, err := newFollower(direct, topicRecords, topicFinds, topicDLQ, topicAlertDL, topicState)
+	if err != nil {
+		return res, err
+	}
+	defer fol.close()
+	folCtx, stopFol := context.WithCancel(ctx)
+	defer stopFol()
+	go fol.run(folCtx)
+
+	// S3 with the generated logs and a few planted unreadable objects.
 	fs3 := NewFaultyS3()
 	s3srv := httptest.NewServer(fs3)
 	defer s3srv.Close()
@@ -170,27 +285,44 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, fmt.Errorf("create bucket: %w", err)
 	}
+	put := func(key string, body []byte) error {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := s3c.PutObject(pctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
+		return err
+	}
+	exp := &expectation{Expected: Expected{Channels: Channels, Objects: map[string][]string{}, Hostile: map[string]bool{},
+		Messages: map[string][]string{}, SentAt: map[string]time.Time{}}}
 	var keys []string
 	truth, err := gen.Generate(gen.Config{Seed: o.Seed, Files: o.Files, RecordsPerFile: o.RecordsPerFile, RootShare: o.RootShare, Workers: 1, Bucket: bucket},
 		func(key string, gz []byte) error {
 			if cloudtrail.IsDigest(key) {
 				return nil
 			}
+			ids, err := eventIDs(gz)
+			if err != nil {
+				return fmt.Errorf("read back %s: %w", key, err)
+			}
 			keys = append(keys, key)
-			pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			defer cancel()
-			_, err := s3c.PutObject(pctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(gz)})
-			return err
+			exp.Objects[key] = ids
+			res.Records += len(ids)
+			return put(key, gz)
 		})
 	if err != nil {
 		return res, fmt.Errorf("generate logs: %w", err)
 	}
-	res.RootEvents = len(truth.Root)
-	keyOf := map[string]string{} // eventID -> object key
-	for _, r := range truth.Root {
-		keyOf[r.EventID] = r.Key
+	exp.Root = truth.Root
+	res.RootEvents, res.Objects = len(truth.Root), len(keys)
+	var hostile []string
+	for _, h := range hostileObjects() {
+		if err := put(h.key, h.body); err != nil {
+			return res, fmt.Errorf("put %s: %w", h.key, err)
+		}
+		exp.Hostile[h.key] = true
+		hostile = append(hostile, h.key)
 	}
-	logf("%d files, %d records, %d root events uploaded", len(keys), truth.Records, len(truth.Root))
+	res.Hostile = len(hostile)
+	logf("%d files, %d records, %d root events uploaded, %d unreadable objects planted", len(keys), truth.Records, len(truth.Root), len(hostile))
 
 	// The fake channels.
 	rec, err := NewRecorder(filepath.Join(o.Dir, "ledger.jsonl"))
@@ -201,7 +333,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	recSrv := httptest.NewServer(rec)
 	defer recSrv.Close()
 
-	// SQS.
+	// SQS: fauxqs, reached by ingest through the recording proxy.
 	sq := sqs.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: staticCreds{}, BaseEndpoint: aws.String(o.SQSEndpoint)})
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	q, err := sq.CreateQueue(qctx, &sqs.CreateQueueInput{QueueName: aws.String(fmt.Sprintf("chaos-%d-%d", o.Seed, time.Now().UnixNano())),
@@ -211,6 +343,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, fmt.Errorf("create queue: %w", err)
 	}
 	queueURL := aws.ToString(q.QueueUrl)
+	sqsRec := NewSQSRecorder(o.SQSEndpoint)
+	sqsSrv := httptest.NewServer(sqsRec)
+	defer sqsSrv.Close()
 
 	// The pipeline processes.
 	alertCfg := filepath.Join(o.Dir, "alert.yaml")
@@ -231,7 +366,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	defer alertLog.Close()
 	ingest := &proc{name: "ingest", path: filepath.Join(o.Bin, "ingest"), env: env, log: ingestLog, args: []string{
 		"--source", "sqs://" + queueURL, "--sink", "kafka", "--brokers", brokerAddr,
-		"--sqs-endpoint", o.SQSEndpoint, "--s3-endpoint", s3srv.URL, "--s3-path-style", "--region", "us-east-1",
+		"--sqs-endpoint", sqsSrv.URL, "--s3-endpoint", s3srv.URL, "--s3-path-style", "--region", "us-east-1",
 		"--workers", "2", "--wait-time", "1s", "--visibility-timeout", "6s", "--max-receives", "0",
 		"--retry-backoff-max", "2s", "--missing-retries", "1", "--shutdown-grace", "3s",
 		"--batch-timeout", "5ms", "--compression", "none", "--replication-factor", "1", "--log-level", "info",
@@ -247,33 +382,61 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	defer alert.stop(10 * time.Second)
 
-	// Feed: one notification per file (several files per notification at
-	// times), shuffled, some sent twice, spread over the first 60% of the
+	// Sending: every notification goes through send, which records what
+	// each SQS message names.
+	send := func(keys []string, body string) error {
+		for attempt := 0; ; attempt++ {
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			out, err := sq.SendMessage(sctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(body)})
+			cancel()
+			if err == nil {
+				exp.sent(aws.ToString(out.MessageId), keys, time.Now())
+				return nil
+			}
+			if ctx.Err() != nil || attempt > 20 {
+				return fmt.Errorf("send notification: %w", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	// Probes: one fresh file per fault that waits for pipeline activity,
+	// holding root events when the fault needs alert to send something.
+	rootsIn := map[string]int{}
+	for _, r := range truth.Root {
+		rootsIn[r.Key]++
+	}
+	rng.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	probes := newProbes(rng, keys, rootsIn, faults)
+	keys = probes.rest
+
+	// Feed: one notification per 1-3 files (the planted objects among
+	// them), shuffled, some sent twice, spread over the first 60% of the
 	// fault phase.
-	sent := newSentLog()
 	var batches [][]string
 	for i := 0; i < len(keys); {
-		n := 1 + rng.IntN(3)
-		if i+n > len(keys) {
-			n = len(keys) - i
-		}
-		batches = append(batches, keys[i:i+n])
+		n := min(1+rng.IntN(3), len(keys)-i)
+		batches = append(batches, slices.Clone(keys[i:i+n]))
 		i += n
 	}
+	for _, h := range hostile {
+		i := rng.IntN(len(batches))
+		batches[i] = append(batches[i], h)
+	}
 	rng.Shuffle(len(batches), func(i, j int) { batches[i], batches[j] = batches[j], batches[i] })
-	type send struct {
+	type plannedSend struct {
 		at   time.Duration
 		body string
 		keys []string
 	}
-	var sends []send
+	var sends []plannedSend
 	span := o.Faults * 6 / 10
 	for _, b := range batches {
 		at := time.Duration(rng.Int64N(int64(span) + 1))
-		sends = append(sends, send{at, notification(rng, bucket, b), b})
+		sends = append(sends, plannedSend{at, notification(rng, bucket, b), b})
 		if rng.Float64() < o.DuplicateShare {
 			// The duplicate may come before the original: out of order.
-			sends = append(sends, send{time.Duration(rng.Int64N(int64(o.Faults) + 1)), notification(rng, bucket, b), b})
+			sends = append(sends, plannedSend{time.Duration(rng.Int64N(int64(o.Faults) + 1)), notification(rng, bucket, b), b})
 		}
 	}
 	sort.Slice(sends, func(i, j int) bool { return sends[i].at < sends[j].at })
@@ -282,7 +445,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	defer stopRun()
 	t0 := time.Now()
 	var bg sync.WaitGroup
-	var sendErrs atomic.Int64
+	var sendErr atomic.Value
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
@@ -290,155 +453,98 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			if !sleepUntil(runCtx, t0.Add(s.at)) {
 				return
 			}
-			for attempt := 0; ; attempt++ {
-				sctx, cancel := context.WithTimeout(runCtx, 10*time.Second)
-				_, err := sq.SendMessage(sctx, &sqs.SendMessageInput{QueueUrl: aws.String(queueURL), MessageBody: aws.String(s.body)})
-				cancel()
-				if err == nil {
-					sent.mark(s.keys, time.Now())
-					break
-				}
-				if runCtx.Err() != nil || attempt > 20 {
-					sendErrs.Add(1)
-					return
-				}
-				time.Sleep(200 * time.Millisecond)
+			if err := send(s.keys, s.body); err != nil {
+				sendErr.Store(err)
+				return
 			}
 		}
 	}()
 
-	// Faults at seeded random times in [5%, 90%] of the fault phase.
-	type fault struct {
-		at   time.Duration
-		kind string
-		dur  time.Duration
-		arg  int
+	// Faults at their planned times, each in its own goroutine.
+	fe := &faultEnv{ctx: runCtx, ingest: ingest, alert: alert, broker: broker, proxy: proxy, s3: fs3, rec: rec,
+		wait: o.TriggerWait, logf: logf, chanMu: map[string]*sync.Mutex{}}
+	for _, c := range Channels {
+		fe.chanMu[c] = &sync.Mutex{}
 	}
-	var faults []fault
-	add := func(n int, kind string, minDur, maxDur time.Duration) {
-		for range n {
-			lo, hi := int64(o.Faults)/20, int64(o.Faults)*9/10
-			at := time.Duration(lo + rng.Int64N(hi-lo+1))
-			d := minDur + time.Duration(rng.Int64N(int64(maxDur-minDur)+1))
-			faults = append(faults, fault{at, kind, d, rng.IntN(1 << 20)})
+	fe.probe = func(root bool) {
+		if keys, body, ok := probes.next(root); ok {
+			if err := send(keys, body); err != nil {
+				sendErr.Store(err)
+			}
 		}
 	}
-	add(o.KillIngest, "kill-ingest", 200*time.Millisecond, 2*time.Second)
-	add(o.KillAlert, "kill-alert", 200*time.Millisecond, 2*time.Second)
-	add(o.PauseBroker, "pause-broker", 1*time.Second, 5*time.Second)
-	add(o.CutBroker, "cut-broker", 1*time.Second, 5*time.Second)
-	add(o.S3Faults, "s3", 2*time.Second, 6*time.Second)
-	add(o.ChannelFaults, "channel", 2*time.Second, 8*time.Second)
-	sort.Slice(faults, func(i, j int) bool { return faults[i].at < faults[j].at })
-	var (
-		brokerMu sync.Mutex // one broker fault at a time: pause and cut do not nest
-		s3Mu     sync.Mutex
-		chanMu   [2]sync.Mutex
-		killMu   sync.Mutex
-	)
+	var resMu sync.Mutex
 	for _, f := range faults {
-		if !sleepUntil(runCtx, t0.Add(f.at)) {
+		if !sleepUntil(runCtx, t0.Add(f.At)) {
 			break
 		}
 		res.Faults++
+		res.Injected[f.Kind]++
 		bg.Add(1)
 		go func() {
 			defer bg.Done()
-			switch f.kind {
-			case "kill-ingest", "kill-alert":
-				p := ingest
-				if f.kind == "kill-alert" {
-					p = alert
-				}
-				killMu.Lock()
-				logf("fault: SIGKILL %s, restart in %s", p.name, f.dur)
-				p.kill()
-				killMu.Unlock()
-				sleepFor(runCtx, f.dur)
-				if err := p.restart(); err != nil {
-					logf("restart %s: %v", p.name, err)
-				}
-				addKind(&res, f.kind)
-			case "pause-broker":
-				brokerMu.Lock()
-				defer brokerMu.Unlock()
-				logf("fault: SIGSTOP broker for %s", f.dur)
-				broker.Process.Signal(syscall.SIGSTOP)
-				sleepFor(runCtx, f.dur)
-				broker.Process.Signal(syscall.SIGCONT)
-				addKind(&res, f.kind)
-			case "cut-broker":
-				brokerMu.Lock()
-				defer brokerMu.Unlock()
-				stall := f.arg%2 == 0
-				logf("fault: broker unreachable (stall=%v) for %s", stall, f.dur)
-				if stall {
-					proxy.Stall()
-				} else {
-					proxy.Cut()
-				}
-				sleepFor(runCtx, f.dur)
-				proxy.Restore()
-				addKind(&res, f.kind)
-			case "s3":
-				s3Mu.Lock()
-				defer s3Mu.Unlock()
-				mode := S3Err500
-				if f.arg%2 == 0 {
-					mode = S3Hang
-				}
-				logf("fault: S3 GetObject answers %s for %s", mode, f.dur)
-				fs3.Set(mode)
-				sleepFor(runCtx, f.dur)
-				fs3.Set(S3OK)
-				addKind(&res, "s3-"+mode.String())
-			case "channel":
-				ci := f.arg % len(Channels)
-				mode := ChannelFault(1 + (f.arg/len(Channels))%int(numChanFaults-1))
-				chanMu[ci].Lock()
-				defer chanMu[ci].Unlock()
-				logf("fault: channel %s answers %s for %s", Channels[ci], mode, f.dur)
-				rec.Set(Channels[ci], mode)
-				sleepFor(runCtx, f.dur)
-				rec.Set(Channels[ci], ChanOK)
-				addKind(&res, "channel-"+mode.String())
+			if fe.inject(f) {
+				resMu.Lock()
+				res.Bit[f.Kind]++
+				resMu.Unlock()
 			}
 		}()
 	}
 	sleepUntil(runCtx, t0.Add(o.Faults))
 	bg.Wait() // every fault has ended and every notification was sent
-	if n := sendErrs.Load(); n > 0 {
-		return res, fmt.Errorf("%d notifications could not be sent to SQS", n)
+	if err, _ := sendErr.Load().(error); err != nil {
+		return res, err
 	}
-	logf("fault phase over (%d faults); waiting up to %s for every root event to reach every channel", res.Faults, o.Drain)
+	logf("fault phase over (%d faults, bit %v of %v); waiting up to %s for everything to settle", res.Faults, res.Bit, res.Injected, o.Drain)
 
-	// Drain: until every (event, channel) is delivered or dead-lettered.
-	dl := &dlqReader{brokers: []string{brokerAddr}}
-	deadline := time.Now().Add(o.Drain)
-	var missing []string
+	// Drain: until everything is settled, or a violation already decides
+	// the run, or the deadline.
+	judgeNow := func(final bool) (Verdict, error) {
+		obs := &Observed{Deletes: sqsRec.Deletes(), Ledger: rec.Ledger(), Commits: commits.all()}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := fol.catchUp(cctx); err != nil {
+			return Verdict{}, err
+		}
+		obs.Kafka = fol.snapshot()
+		e := exp.snapshot()
+		return judge(&e, obs, final), nil
+	}
+	// Once an invariant is broken the run has failed: what is still on its
+	// way gets a short grace, so the verdict names what really broke
+	// without waiting the whole drain for what a broken stage never sends.
+	deadline, broken := time.Now().Add(o.Drain), false
 	for {
-		missing = missingPairs(truth.Root, rec.Ledger(), dl.accounted(keyOf))
-		if len(missing) == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+		v, err := judgeNow(false)
+		if err != nil {
+			logf("judge: %v", err)
+		} else if v.Pending == 0 && v.Lost == 0 {
+			logf("everything settled")
+			break
+		} else if v.NumViolations() > 0 && !broken {
+			broken = true
+			if grace := time.Now().Add(15 * time.Second); grace.Before(deadline) {
+				deadline = grace
+			}
+			logf("a stage invariant is already broken: %v", slices.Sorted(maps.Keys(v.Violations)))
+		}
+		if time.Now().After(deadline) || !sleepFor(ctx, time.Second) {
+			logf("drain over: %d pending, %d pairs not delivered", v.Pending, v.Lost)
 			break
 		}
-		sleepFor(ctx, time.Second)
 	}
 	// A little longer, so late duplicates show up in the count.
 	sleepFor(ctx, 2*time.Second)
+	v, err := judgeNow(true)
+	if err != nil {
+		return res, fmt.Errorf("final judgement: %w", err)
+	}
+	res.Verdict = v
 	res.Crashes["ingest"], res.Crashes["alert"] = ingest.crashes, alert.crashes
-	account(&res, truth.Root, rec.Ledger(), dl, keyOf, sent)
 	res.Elapsed = time.Since(start)
 	logf("done: %s", res.Line(1))
 	return res, nil
 }
-
-func addKind(r *Result, kind string) {
-	kindMu.Lock()
-	r.FaultsByKind[kind]++
-	kindMu.Unlock()
-}
-
-var kindMu sync.Mutex
 
 func sleepUntil(ctx context.Context, t time.Time) bool { return sleepFor(ctx, time.Until(t)) }
 
@@ -456,22 +562,118 @@ func sleepFor(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// sentLog is when each object was first named in a notification sent to SQS.
-type sentLog struct {
+// expectation is the Expected of a run being built while it runs (the
+// messages sent), safe for concurrent use.
+type expectation struct {
 	mu sync.Mutex
-	at map[string]time.Time
+	Expected
 }
 
-func newSentLog() *sentLog { return &sentLog{at: map[string]time.Time{}} }
-
-func (s *sentLog) mark(keys []string, t time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+func (e *expectation) sent(id string, keys []string, at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.Messages[id] = keys
 	for _, k := range keys {
-		if _, ok := s.at[k]; !ok {
-			s.at[k] = t
+		if _, ok := e.SentAt[k]; !ok {
+			e.SentAt[k] = at
 		}
 	}
+}
+
+func (e *expectation) snapshot() Expected {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	x := e.Expected
+	x.Messages, x.SentAt = maps.Clone(e.Messages), maps.Clone(e.SentAt)
+	return x
+}
+
+// commitLog collects alert's offset commits from the broker's output.
+type commitLog struct {
+	mu      sync.Mutex
+	commits []Commit
+}
+
+// line takes one broker output line: "commit <unix-µs> <group> <topic> <partition> <offset>".
+func (c *commitLog) line(s string) {
+	var us, off int64
+	var group, topic string
+	var part int32
+	if n, _ := fmt.Sscanf(s, "commit %d %s %s %d %d", &us, &group, &topic, &part, &off); n != 5 || group != alertGroup || topic != topicFinds {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.commits = append(c.commits, Commit{At: time.UnixMicro(us), Partition: part, Offset: off})
+}
+
+func (c *commitLog) all() []Commit {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.commits)
+}
+
+// probes are files kept back from the feed; faults send them one at a time.
+type probes struct {
+	mu        sync.Mutex
+	root, any [][]string // each a notification's keys
+	bodies    map[string]string
+	rest      []string // the files left for the feed
+	rng       *rand.Rand
+}
+
+// newProbes keeps back one file per fault that sends a probe: for kills of
+// alert and channel faults, files holding root events.
+func newProbes(rng *rand.Rand, keys []string, rootsIn map[string]int, faults []fault) *probes {
+	p := &probes{bodies: map[string]string{}, rng: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))}
+	wantRoot, wantAny := 0, 0
+	for _, f := range faults {
+		switch f.Kind {
+		case KindKillAlert, KindChannel500, KindChannel429, KindChannelHang:
+			wantRoot++
+		default:
+			wantAny++
+		}
+	}
+	for _, k := range keys {
+		switch {
+		case len(p.root) < wantRoot && rootsIn[k] > 0:
+			p.root = append(p.root, []string{k})
+		case len(p.any) < wantAny && len(p.rest) >= len(keys)/2: // the feed keeps at least half
+			p.any = append(p.any, []string{k})
+		default:
+			p.rest = append(p.rest, k)
+		}
+	}
+	for _, l := range [][][]string{p.root, p.any} {
+		for _, ks := range l {
+			p.bodies[ks[0]] = notification(p.rng, bucket, ks)
+		}
+	}
+	return p
+}
+
+// next returns the keys and body of the next probe (a root one when root
+// is true and one is left), or a fresh notification of a feed file when
+// none is left.
+func (p *probes) next(root bool) ([]string, string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range []*[][]string{&p.root, &p.any} {
+		if !root && l == &p.root && len(p.any) > 0 {
+			continue
+		}
+		if len(*l) > 0 {
+			ks := (*l)[0]
+			*l = (*l)[1:]
+			return ks, p.bodies[ks[0]], true
+		}
+	}
+	if len(p.rest) == 0 {
+		return nil, "", false
+	}
+	ks := []string{p.rest[p.rng.IntN(len(p.rest))]}
+	return ks, notification(p.rng, bucket, ks), true
 }
 
 // alertConfig routes everything to both webhook channels, carries every
@@ -505,12 +707,54 @@ channels:
 	return b.String()
 }
 
+// eventIDs reads back the eventID of every record of a generated file.
+func eventIDs(gz []byte) ([]string, error) {
+	r, err := cloudtrail.NewReader(bytes.NewReader(gz), cloudtrail.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	var ids []string
+	for {
+		raw, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return ids, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, gjson.GetBytes(raw, "eventID").Str)
+	}
+}
+
+// hostileObject is an object planted in the feed that no reader can take:
+// ingest must dead-letter it for a permanent reason and go on.
+type hostileObject struct {
+	key  string
+	body []byte
+}
+
+func hostileObjects() []hostileObject {
+	key := func(n string) string {
+		return "AWSLogs/111122223333/CloudTrail/us-east-1/2026/01/05/111122223333_CloudTrail_us-east-1_20260105T0000Z_" + n + ".json.gz"
+	}
+	gz := func(b []byte) []byte {
+		var buf bytes.Buffer
+		w := gzip.NewWriter(&buf)
+		w.Write(b)
+		w.Close()
+		return buf.Bytes()
+	}
+	rec := `{"eventVersion":"1.08","userIdentity":{"type":"IAMUser","accountId":"111122223333"},"eventTime":"2026-01-05T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","eventID":"`
+	whole := gz([]byte(`{"Records":[` + rec + `hostile-1"},` + rec + `hostile-2"},` + rec + `hostile-3"}]}`))
+	return []hostileObject{
+		{key("TRUNCATEDGZIP000"), whole[:len(whole)*2/3]},                  // corrupt
+		{key("NOTCLOUDTRAIL000"), gz([]byte(`{"hello":"world","n":[1]}`))}, // not-cloudtrail
+	}
+}
+
 type staticCreds struct{}
 
 func (staticCreds) Retrieve(context.Context) (aws.Credentials, error) {
 	return aws.Credentials{AccessKeyID: "test", SecretAccessKey: "test", Source: "chaos"}, nil
 }
-
-var _ = errors.New
-var _ http.Handler = (*Recorder)(nil)
-var _ = sqstest.SkipEnv

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"rootwatch/internal/mutant"
 )
 
 // HTTPError is a delivery refused by a provider with an HTTP status. Channels
@@ -56,6 +58,9 @@ func Retryable(err error) (retry bool, after time.Duration) {
 	}
 	var he *HTTPError
 	if errors.As(err, &he) {
+		if mutant.Enabled && mutant.On("channel-5xx-permanent") && he.Status >= 500 { // mutant (make mutants): a 5xx is parked, not retried
+			return false, 0
+		}
 		switch {
 		case he.Status == http.StatusTooManyRequests, he.Status >= 500:
 			return true, he.RetryAfter

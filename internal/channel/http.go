@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"rootwatch/internal/mutant"
 )
 
 // maxResponse bounds how much of a provider's answer is read.
@@ -142,6 +144,9 @@ func CheckResponse(channel string, resp *http.Response, now time.Time) error {
 
 func checkStatus(channel, what string, resp *http.Response, body []byte, now time.Time, scrub func(string) string) error {
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return nil
+	}
+	if mutant.Enabled && mutant.On("channel-5xx-delivered") && resp.StatusCode >= 500 { // mutant (make mutants): a 5xx counts as delivered
 		return nil
 	}
 	ex := excerpt([]byte(scrub(string(body)))) // scrub before cutting: no half secrets

@@ -176,6 +176,11 @@ func Generate(cfg Config, emit EmitFunc) (Truth, error) {
 			return Truth{}, fmt.Errorf("gen: account %q is not a 12-digit id", a)
 		}
 	}
+	// Checked here, not when a file is compressed: a pooled writer would
+	// otherwise hide a bad level (the error then depended on what ran before).
+	if _, err := gzip.NewWriterLevel(io.Discard, cfg.Level); err != nil {
+		return Truth{}, fmt.Errorf("gen: gzip level %d: %w", cfg.Level, err)
+	}
 	w := newWorld(&cfg)
 
 	type result struct {
@@ -308,8 +313,19 @@ type file struct {
 var (
 	rawPool = sync.Pool{New: func() any { return &buf{b: make([]byte, 0, 1<<20)} }}
 	gzPool  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-	gzwPool sync.Pool
+	// gzwPools holds one pool of gzip writers per level (level -> *sync.Pool):
+	// Reset keeps a writer's level, so writers of different levels must
+	// never mix, or the output would depend on what was generated before.
+	gzwPools sync.Map
 )
+
+func gzwPool(level int) *sync.Pool {
+	if p, ok := gzwPools.Load(level); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := gzwPools.LoadOrStore(level, new(sync.Pool))
+	return p.(*sync.Pool)
+}
 
 func (f *file) release() {
 	if f.gzbuf != nil {
@@ -357,7 +373,8 @@ func (w *world) makeFile(i int) (*file, error) {
 
 	gb := gzPool.Get().(*bytes.Buffer)
 	gb.Reset()
-	zw, _ := gzwPool.Get().(*gzip.Writer)
+	pool := gzwPool(cfg.Level)
+	zw, _ := pool.Get().(*gzip.Writer)
 	if zw == nil {
 		var err error
 		if zw, err = gzip.NewWriterLevel(gb, cfg.Level); err != nil {
@@ -372,7 +389,7 @@ func (w *world) makeFile(i int) (*file, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	gzwPool.Put(zw)
+	pool.Put(zw)
 	f.gzbuf, f.gz = gb, gb.Bytes()
 	return f, nil
 }

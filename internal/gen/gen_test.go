@@ -385,6 +385,30 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestLevelIsHonoured: the gzip level of a Config decides the bytes, whatever
+// was generated before in the process (pooled writers keep their level).
+func TestLevelIsHonoured(t *testing.T) {
+	gzBytes := func(level int) []byte {
+		var out []byte
+		if _, err := Generate(Config{Seed: 3, Files: 4, RecordsPerFile: 50, Level: level, Workers: 1}, func(_ string, gz []byte) error {
+			out = append(out, gz...)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	fast := gzBytes(gzip.BestSpeed)
+	best := gzBytes(gzip.BestCompression) // runs after BestSpeed writers were pooled
+	again := gzBytes(gzip.BestSpeed)      // and after BestCompression ones
+	if bytes.Equal(fast, best) {
+		t.Error("level 9 wrote the same bytes as level 1: a pooled writer's level was used")
+	}
+	if !bytes.Equal(fast, again) {
+		t.Error("the same Config wrote different bytes after another level ran")
+	}
+}
+
 func BenchmarkGenerate(b *testing.B) {
 	var n int64
 	for b.Loop() {

@@ -13,6 +13,8 @@ import (
 	"unsafe"
 
 	"github.com/tidwall/gjson"
+
+	"rootwatch/internal/mutant"
 )
 
 // rootNeedle is the only way userIdentity.type can be "Root" in JSON that
@@ -32,6 +34,9 @@ func IsRoot(raw []byte) bool {
 // isRoot applies the rule with gjson. It allocates nothing for records
 // without escapes in the fields it reads.
 func isRoot(s string) bool {
+	if mutant.Enabled && mutant.On("match-no-console-login") && gjson.Get(s, "eventName").Str == "ConsoleLogin" { // mutant (make mutants): root console sign-ins missed
+		return false
+	}
 	ui := gjson.Get(s, "userIdentity")
 	if !ui.IsObject() {
 		return false

@@ -9,6 +9,7 @@ import (
 	"rootwatch/internal/backoff"
 	"rootwatch/internal/failure"
 	"rootwatch/internal/match"
+	"rootwatch/internal/mutant"
 	"rootwatch/internal/sink"
 	"rootwatch/internal/source"
 )
@@ -73,6 +74,9 @@ func (h *SQSHandler) redeliverAfter(n int) time.Duration { return h.o.Backoff.De
 // Handle settles m; run it in its own goroutine (source.SQS.Run does).
 func (h *SQSHandler) Handle(m *source.Message) {
 	log := h.log.With("message_id", m.ID, "receive_count", m.ReceiveCount)
+	if mutant.Enabled && mutant.On("sqs-delete-on-receive") { // mutant (make mutants): the message is gone before its objects are read
+		m.Delete()
+	}
 	metrics := h.o.Metrics
 	if metrics != nil {
 		metrics.InFlightMessages.Inc()

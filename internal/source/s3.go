@@ -17,6 +17,7 @@ import (
 
 	"rootwatch/internal/backoff"
 	"rootwatch/internal/failure"
+	"rootwatch/internal/mutant"
 )
 
 // S3Getter is the part of the S3 client that reads objects.
@@ -71,6 +72,12 @@ func (o S3Opener) Open(bucket, key string) func(ctx context.Context) (io.ReadClo
 		err := backoff.Policy{Base: base}.Retry(ctx, func(attempt int) (bool, error) {
 			var err error
 			body, err = o.get(ctx, bucket, key)
+			if mutant.Enabled && err != nil && mutant.On("s3-5xx-drop") && mutant.HTTPStatus(err) >= 500 { // mutant (make mutants): a 5xx drops the object
+				body, err = mutant.EmptyTrail(), nil
+			}
+			if mutant.Enabled && err != nil && mutant.On("s3-500-drop") && mutant.HTTPStatus(err) == 500 { // mutant (make mutants): a 500 drops the object
+				body, err = mutant.EmptyTrail(), nil
+			}
 			if err == nil || errors.Is(err, ErrS3Stalled) {
 				return false, err
 			}
@@ -117,6 +124,9 @@ func classifyS3(err error) error {
 	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) {
+		if mutant.Enabled && mutant.On("s3-5xx-dead-letter") && re.HTTPStatusCode() >= 500 { // mutant (make mutants): a 5xx is dead-lettered, not retried
+			return failure.Permanent(failure.ReasonPermanent, err)
+		}
 		switch re.HTTPStatusCode() {
 		case http.StatusNotFound:
 			return failure.Permanent(failure.ReasonObjectMissing, err)
