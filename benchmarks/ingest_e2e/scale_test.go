@@ -297,9 +297,9 @@ func sendNotifications(b *testing.B, c *sqs.Client, queue, bucket string, keys [
 // ingest) against `ingest --source DIR --sink stdout`, each run
 // ROOTWATCH_BENCH_REPEAT times (default 3) in turn; the least CPU of each
 // is compared (CPU seconds are the steady measure on a shared machine).
-// ROOTWATCH_BENCH_MB is the size of the logs (default 100).
+// ROOTWATCH_BENCH_MB is the size of the logs (default 200).
 func BenchmarkRecordsPath(b *testing.B) {
-	mb := envInt("ROOTWATCH_BENCH_MB", 100)
+	mb := envInt("ROOTWATCH_BENCH_MB", 200)
 	dir := b.TempDir()
 	truth, err := gen.GenerateDir(gen.Config{Seed: 42, Files: 1 << 30, TargetBytes: int64(mb) << 20}, dir)
 	if err != nil {

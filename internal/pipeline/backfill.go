@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -36,6 +37,10 @@ type BackfillRun struct {
 	Checkpoint string
 	// Rate caps objects started per second (0: no cap).
 	Rate float64
+	// ListConcurrency is how many day folders are listed at once (default
+	// source.DefaultListConcurrency); it also bounds the accounts whose
+	// regions are asked for at once at the start.
+	ListConcurrency int
 	// Retries is how often an object that failed transiently is tried again
 	// before the backfill stops with an error (default
 	// DefaultBackfillRetries), backing off from RetryBackoff (default
@@ -57,15 +62,19 @@ type BackfillSummary struct {
 	Complete    bool
 }
 
-// RunBackfill reads the spec's objects in chronological order into the
-// sink, resuming after the checkpoint. Its parts: the listing (one day
-// folder at a time, rate-limited), the low-water window (how far the
-// checkpoint may move: only past objects the sink acknowledged or that were
-// dead-lettered), the checkpoint file (saved every second and at the end),
-// the per-object settling (dead-letter permanent failures, retry transient
-// ones), and the progress reporter. A transient failure that outlasts
-// Retries stops the backfill with an error, the checkpoint left before that
-// object.
+// RunBackfill reads the spec's objects into the sink, folder by folder in
+// chronological order (source.Folder order), resuming from the checkpoint.
+// Its parts: discovery (accounts and regions, once: source.Discover), the
+// parallel listing (ListConcurrency day folders at once, each streaming
+// its objects to the workers page by page, rate-limited), the I/O and CPU
+// stages (Workers), the folder window (how far the checkpoint may move:
+// only past folders listed to their end whose every object the sink
+// acknowledged or was dead-lettered; it also bounds the folders and
+// objects in flight), the checkpoint file (saved every second and at the
+// end), the per-object settling (dead-letter permanent failures, retry
+// transient ones), and the progress reporter. A transient failure that
+// outlasts Retries, or a listing that fails, stops the backfill with an
+// error, the checkpoint left before that object or folder.
 func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	o.defaults()
 	if o.Retries <= 0 {
@@ -73,6 +82,9 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = DefaultBackfillRetryBackoff
+	}
+	if o.ListConcurrency <= 0 {
+		o.ListConcurrency = source.DefaultListConcurrency
 	}
 	var sum BackfillSummary
 	ckpt, cp, err := openCheckpoint(o.Checkpoint, o.Spec)
@@ -86,22 +98,33 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	}
 	if cp.Position.Day != "" {
 		sum.ResumedFrom = cp.Position
-		o.Logger.Info("resuming backfill", "after", cp.Position.Key, "day", cp.Position.Day)
+		o.Logger.Info("resuming backfill", "day", cp.Position.Day, "account", cp.Position.Account, "region", cp.Position.Region,
+			"after", cp.Position.Key, "folders_ahead", len(cp.Ahead))
 	}
 
 	listCtx, stopListing := context.WithCancel(ctx)
 	defer stopListing()
+	plan, err := o.Spec.Discover(listCtx, o.S3, o.ListConcurrency)
+	if err != nil {
+		return sum, err
+	}
+	o.Logger.Info("backfill", "accounts", len(plan.Accounts), "folders", plan.Len(), "list_concurrency", o.ListConcurrency,
+		"s3_inflight", o.S3Inflight, "workers", o.Workers)
 	work, cancelWork := o.workContext(ctx)
 	defer cancelWork()
-	b := &backfill{o: o, work: work, pool: o.pool(work), opener: o.s3Opener(o.S3),
-		win:         newLowWater(max(4*(o.Workers+o.Queue), 64), cp.Position),
+	b := &backfill{o: o, work: work, workers: NewWorkers(work, o.Common), opener: o.s3Opener(o.S3), plan: plan,
+		from: cp, fromAhead: map[source.Folder]aheadMark{},
+		win:         newFolderWindow(max(1024, 4*o.ListConcurrency), max(1024, 4*(max(o.S3Inflight, 0)+o.Workers+o.Queue)), cp.Position),
 		retry:       backoff.Policy{Base: o.RetryBackoff, Max: o.RetryBackoff << 6},
 		stopListing: stopListing}
-	stopProgress := b.reportProgress(listCtx, cp.Position)
-	stopSaving := ckpt.saveEvery(time.Second, b.win.position, o.Logger)
-	listErr := b.list(listCtx, cp.Position)
+	for _, a := range cp.Ahead {
+		b.fromAhead[a.Folder] = a
+	}
+	stopProgress := b.reportProgress(listCtx)
+	stopSaving := ckpt.saveEvery(time.Second, b.checkpoint, o.Logger)
+	listErr := b.list(listCtx)
 	b.inflight.Wait()
-	b.pool.Close()
+	b.workers.Close()
 	stopSaving()
 	stopProgress()
 
@@ -115,9 +138,9 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	case listErr != nil:
 		return sum, listErr
 	}
-	if pos, all := b.win.mark(); all {
+	if c := b.checkpoint(); c.Complete {
 		sum.Complete = true
-		if err := ckpt.save(pos, true); err != nil {
+		if err := ckpt.save(c); err != nil {
 			return sum, err
 		}
 	}
@@ -128,57 +151,118 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 type backfill struct {
 	o           BackfillRun
 	work        context.Context // object reads; outlives the listing by ShutdownGrace
-	pool        *Pool
+	workers     *Workers
 	opener      source.S3Opener
-	win         *lowWater
+	plan        *source.Plan
+	from        checkpoint // where this run started
+	fromAhead   map[source.Folder]aheadMark
+	win         *folderWindow
 	retry       backoff.Policy
 	done        progress.Counters
 	inflight    sync.WaitGroup // objects listed and not yet settled
+	listedAll   atomic.Bool    // every folder of the plan was listed to its end
 	stopListing context.CancelFunc
 
 	mu  sync.Mutex
 	err error // the first error that stops the backfill
 }
 
-// list walks the spec after the checkpoint, at most Rate objects a second,
-// and hands every object to the workers, waiting while the window is full.
-// A follow-up may list several day folders in parallel: the window orders
-// whatever finishes, so only the walk would change.
-func (b *backfill) list(ctx context.Context, after source.Position) error {
+// checkpoint is what the checkpoint file says now.
+func (b *backfill) checkpoint() checkpoint {
+	mark, ahead, idle := b.win.position()
+	return checkpoint{Position: mark, Ahead: ahead, Complete: idle && b.listedAll.Load() && b.fatal() == nil}
+}
+
+// resume is where folder f starts in this run: after which key, or
+// skipped because an earlier run finished it.
+func (b *backfill) resume(f source.Folder) (startAfter string, done bool) {
+	if f == b.from.Position.Folder() {
+		startAfter = b.from.Position.Key
+	}
+	if a, ok := b.fromAhead[f]; ok {
+		return a.Key, a.Done
+	}
+	return startAfter, false
+}
+
+// list walks the plan's folders from the checkpoint on, in order, admitting
+// each to the window (waiting while it is full) and handing it to one of
+// ListConcurrency listers, which stream its objects to the workers.
+func (b *backfill) list(ctx context.Context) error {
 	lim := rate.NewLimiter(rate.Inf, 1)
 	if b.o.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(b.o.Rate), 1)
 	}
-	return b.o.Spec.Walk(ctx, b.o.S3, after, func(l source.Listed) error {
-		if err := lim.Wait(ctx); err != nil {
-			return err
+	lister := source.NewFolderLister(ctx, b.o.S3, b.o.Spec, b.o.ListConcurrency)
+	var failed atomic.Bool
+	err := func() error {
+		for f := range b.plan.Folders(b.from.Position.Folder()) {
+			startAfter, done := b.resume(f)
+			st, err := b.win.admit(ctx, f, startAfter, done)
+			if err != nil || done {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			err = lister.Submit(ctx, source.FolderListing{Folder: f, StartAfter: startAfter,
+				Object: func(l source.Listed) error { return b.object(ctx, st, l, lim) },
+				Done: func(err error) {
+					switch {
+					case err == nil:
+						b.win.listed(st)
+					case ctx.Err() == nil:
+						failed.Store(true)
+						b.fail(fmt.Errorf("backfill: %w", err))
+					}
+				}})
+			if err != nil {
+				return err
+			}
 		}
-		seq, err := b.win.add(ctx, l.Pos)
-		if err != nil {
-			return err
-		}
-		b.inflight.Add(1)
-		b.submit(l, seq, 0)
 		return nil
-	})
+	}()
+	lister.Close()
+	if err == nil && !failed.Load() && ctx.Err() == nil {
+		b.listedAll.Store(true)
+	}
+	return err
 }
 
-func (b *backfill) submit(l source.Listed, seq int64, attempt int) {
+// object hands one listed object to the workers, once the rate limit and
+// the window let it.
+func (b *backfill) object(ctx context.Context, st *folderState, l source.Listed, lim *rate.Limiter) error {
+	if err := lim.Wait(ctx); err != nil {
+		return err
+	}
+	slot, err := b.win.addObject(ctx, st, l.Object.Key)
+	if err != nil {
+		return err
+	}
+	b.inflight.Add(1)
+	if err := b.workers.Submit(ctx, b.job(l, slot, 0)); err != nil {
+		b.inflight.Done() // stopping: never started, left for the next run
+		return err
+	}
+	return nil
+}
+
+func (b *backfill) job(l source.Listed, slot objectSlot, attempt int) Job {
 	ref := match.ObjectRef{Bucket: l.Object.Bucket, Key: l.Object.Key}
-	submit(b.work, b.pool, Job{Ref: ref, Open: b.opener.Open(ref.Bucket, ref.Key),
-		Done: func(r Result) { b.settle(l, seq, attempt, r) }})
+	return Job{Ref: ref, Size: l.Object.Size, Open: b.opener.Open(ref.Bucket, ref.Key),
+		Done: func(r Result) { b.settle(l, slot, attempt, r) }}
 }
 
 // settle decides what becomes of an object once it was read and its output
 // acknowledged: done, dead-lettered, retried after a backoff, or (retries
 // exhausted, or the dead letter could not be written) the end of the
 // backfill.
-func (b *backfill) settle(l source.Listed, seq int64, attempt int, r Result) {
+func (b *backfill) settle(l source.Listed, slot objectSlot, attempt int, r Result) {
 	b.done.Records.Add(r.Records)
 	b.done.Findings.Add(r.Findings)
 	b.done.Bytes.Add(r.Bytes)
 	if r.Err == nil {
-		b.finished(l, seq)
+		b.finished(l, slot)
 		b.inflight.Done()
 		return
 	}
@@ -191,7 +275,7 @@ func (b *backfill) settle(l source.Listed, seq int64, attempt int, r Result) {
 		} else {
 			b.o.Logger.Warn("object dead-lettered", "object", name, "reason", reason, "err", r.Err)
 			b.done.DeadLettered.Add(1)
-			b.finished(l, seq)
+			b.finished(l, slot)
 		}
 		b.inflight.Done()
 	case b.work.Err() != nil: // stopping: left for the next run
@@ -207,16 +291,16 @@ func (b *backfill) settle(l source.Listed, seq int64, attempt int, r Result) {
 				b.inflight.Done()
 				return
 			}
-			b.submit(l, seq, attempt+1)
+			submit(b.work, b.workers, b.job(l, slot, attempt+1))
 		}()
 	}
 }
 
 // finished counts an object done and lets the checkpoint move past it.
-func (b *backfill) finished(l source.Listed, seq int64) {
+func (b *backfill) finished(l source.Listed, slot objectSlot) {
 	b.done.Objects.Add(1)
 	b.done.Stored.Add(l.Object.Size)
-	b.win.complete(seq)
+	b.win.objectDone(slot)
 }
 
 // fail records the error that ends the backfill and stops the listing.
@@ -236,20 +320,41 @@ func (b *backfill) fatal() error {
 }
 
 // reportProgress starts the progress reporter, with totals from a second,
-// counting walk of what is left; stop prints the final report.
-func (b *backfill) reportProgress(ctx context.Context, after source.Position) (stop func()) {
+// counting listing of what is left (a quarter of ListConcurrency, so it
+// takes little from the reading); stop prints the final report.
+func (b *backfill) reportProgress(ctx context.Context) (stop func()) {
 	if b.o.Progress == nil {
 		return func() {}
 	}
 	var totals progress.Totals
 	cctx, cancel := context.WithCancel(ctx)
+	counted := make(chan struct{})
 	go func() {
-		err := b.o.Spec.Walk(cctx, b.o.S3, after, func(l source.Listed) error {
+		defer close(counted)
+		l := source.NewFolderLister(cctx, b.o.S3, b.o.Spec, max(b.o.ListConcurrency/4, 1))
+		var failed atomic.Bool
+		count := func(l source.Listed) error {
 			totals.Objects.Add(1)
 			totals.Stored.Add(l.Object.Size)
 			return nil
-		})
-		if err == nil {
+		}
+		for f := range b.plan.Folders(b.from.Position.Folder()) {
+			startAfter, done := b.resume(f)
+			if done {
+				continue
+			}
+			if l.Submit(cctx, source.FolderListing{Folder: f, StartAfter: startAfter, Object: count,
+				Done: func(err error) {
+					if err != nil {
+						failed.Store(true)
+					}
+				}}) != nil {
+				failed.Store(true)
+				break
+			}
+		}
+		l.Close()
+		if !failed.Load() {
 			totals.Known.Store(true)
 		}
 	}()
@@ -259,6 +364,7 @@ func (b *backfill) reportProgress(ctx context.Context, after source.Position) (s
 	})
 	return func() {
 		cancel()
+		<-counted
 		stopReporter()
 	}
 }

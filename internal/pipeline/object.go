@@ -30,9 +30,14 @@ type Opener func(ctx context.Context) (io.ReadCloser, error)
 // Job is one object to read. Done is called exactly once, after every
 // message the object led to was acknowledged by the sink or one failed.
 type Job struct {
-	Ref  match.ObjectRef
+	Ref match.ObjectRef
+	// Size is the object's stored size when known (from a listing or an
+	// S3 event), else 0: the I/O stage reserves memory by it before it
+	// asks S3 for the object.
+	Size int64
 	Open Opener
 	Done func(Result)
+	body *fetched // read ahead by the I/O stage (Workers), if it was
 }
 
 // Result is what became of one object.
@@ -286,9 +291,12 @@ func (e *emitter) finding(f *match.Finding) error {
 const ctxCheckEvery = 256
 
 func (p *Processor) read(ctx context.Context, job Job, t *tracker) error {
-	rc, err := job.Open(ctx)
-	if err != nil {
-		return err
+	var rc io.ReadCloser = job.body
+	if job.body == nil {
+		var err error
+		if rc, err = job.Open(ctx); err != nil {
+			return err
+		}
 	}
 	defer rc.Close()
 	key := filepath.ToSlash(job.Ref.Key)
