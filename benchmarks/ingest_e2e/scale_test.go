@@ -147,6 +147,7 @@ type measured struct {
 	cpu     time.Duration // ingest's user+system time
 	rssKiB  int64         // ingest's peak RSS (VmHWM)
 	others  time.Duration // CPU of this process (S3, Kafka) over the run
+	faults  int64         // ingest's minor page faults
 }
 
 // runIngest runs ingest with args until it exits (finished true) or until
@@ -216,6 +217,9 @@ wait:
 		b.Fatalf("ingest %s: %v", strings.Join(args, " "), err)
 	}
 	m.cpu = cpu(cmd.ProcessState)
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.faults = ru.Minflt
+	}
 	m.others = selfCPU() - c0
 	m.rssKiB = rss.Load()
 	return m
@@ -244,7 +248,7 @@ func BenchmarkOrgBackfill(b *testing.B) {
 		*o.count = s3Counter{}
 		src := fmt.Sprintf("s3://%s/?from=%s&to=%s", orgBucket, o.from.Format("2006-01-02"), o.from.AddDate(0, 0, orgDays-1).Format("2006-01-02"))
 		m := runIngest(b, bin, []string{"--source", src, "--sink", "kafka", "--brokers", strings.Join(kcfg.Brokers, ","),
-			"--s3-endpoint", o.s3.URL, "--s3-path-style", "--progress", "none", "--log-level", "warn"}, nil)
+			"--s3-endpoint", o.s3.URL, "--s3-path-style", "--log-level", "warn"}, nil)
 		if n := kafkatest.Count(b, kcfg, kafka.TopicRecords); n != o.truth.Records {
 			b.Fatalf("records topic holds %d records, want %d", n, o.truth.Records)
 		}
@@ -327,8 +331,8 @@ func BenchmarkRecordsPath(b *testing.B) {
 		b.ReportMetric(k.cpu.Seconds()/mrec, "kafka-cpu-s/Mrecords")
 		b.ReportMetric(k.cpu.Seconds()/s.cpu.Seconds(), "kafka/scan-cpu")
 		b.ReportMetric(float64(k.rssKiB)/1024, "kafka-peak-rss-MiB")
-		b.Logf("records path: %d records; offline scan %.2f CPU-s (%.2f per M records, %v wall); --sink kafka %.2f CPU-s (%.2f per M records, %v wall, peak RSS %d MiB): %.2fx the scan's CPU",
-			truth.Records, s.cpu.Seconds(), s.cpu.Seconds()/mrec, s.elapsed.Round(time.Millisecond),
-			k.cpu.Seconds(), k.cpu.Seconds()/mrec, k.elapsed.Round(time.Millisecond), k.rssKiB>>10, k.cpu.Seconds()/s.cpu.Seconds())
+		b.Logf("records path: %d records; offline scan %.2f CPU-s (%.2f per M records, %v wall, %d page faults); --sink kafka %.2f CPU-s (%.2f per M records, %v wall, peak RSS %d MiB, %d page faults): %.2fx the scan's CPU",
+			truth.Records, s.cpu.Seconds(), s.cpu.Seconds()/mrec, s.elapsed.Round(time.Millisecond), s.faults,
+			k.cpu.Seconds(), k.cpu.Seconds()/mrec, k.elapsed.Round(time.Millisecond), k.rssKiB>>10, k.faults, k.cpu.Seconds()/s.cpu.Seconds())
 	}
 }

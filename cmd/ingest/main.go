@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -134,8 +135,8 @@ func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog
 		return err
 	}
 	common := pipeline.Common{Sink: out, Metrics: metrics, Logger: log, Reader: readerOpts,
-		Workers: s.Workers, Queue: s.Queue, ShutdownGrace: s.ShutdownGrace, S3IdleTimeout: s.S3IdleTimeout,
-		MissingRetries: s.MissingRetries}
+		Workers: s.Workers, Queue: s.Queue, S3Inflight: s.S3Inflight, S3InflightBytes: s.S3InflightBytes,
+		ShutdownGrace: s.ShutdownGrace, S3IdleTimeout: s.S3IdleTimeout, MissingRetries: s.MissingRetries}
 	runErr := runSource(ctx, kind, s, common, reg, &ready, stderr, log)
 	ready.Store(false)
 	if err := out.Close(); err != nil && runErr == nil {
@@ -215,7 +216,7 @@ func newSink(ctx context.Context, s settings, stdout, stderr io.Writer, m *pipel
 	}
 	return kafka.NewSink(s.Kafka, kafka.SinkOptions{
 		Topics: topics, SkipRecords: s.SkipRecords, Logger: log, Observe: m.ObserveKafka, MaxInFlightBytes: s.MaxInFlightBytes,
-		Writer: kafka.WriterOptions{Compression: s.Compression, BatchSize: s.BatchSize, BatchBytes: s.BatchBytes,
+		Writer: kafka.WriterOptions{Compression: s.Compression, CompressionLevel: s.CompressionLevel, BatchSize: s.BatchSize, BatchBytes: s.BatchBytes,
 			BatchTimeout: s.BatchTimeout, RequiredAcks: s.RequiredAcks},
 	})
 }
@@ -225,6 +226,12 @@ func awsClients(ctx context.Context, s settings) (*sqs.Client, *s3.Client, error
 	if s.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(s.Region))
 	}
+	// Keep a connection for every request ingest may have in flight (the
+	// SDK keeps 10 per host): else most requests would open a new one.
+	conns := max(s.S3Inflight, 0) + max(s.ListConcurrency, 0) + 2*max(s.Receivers, 1) + 16
+	opts = append(opts, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 2*conns, conns
+	})))
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("aws config: %w", err)
@@ -281,7 +288,7 @@ func runSource(ctx context.Context, kind string, s settings, common pipeline.Com
 			progress = stderr
 		}
 		ready.Store(true)
-		sum, err := pipeline.RunBackfill(ctx, pipeline.BackfillRun{Common: common, S3: s3c, Spec: spec,
+		sum, err := pipeline.RunBackfill(ctx, pipeline.BackfillRun{Common: common, S3: s3c, Spec: spec, ListConcurrency: s.ListConcurrency,
 			Checkpoint: s.Checkpoint, Rate: s.Rate, Progress: progress, Terminal: terminal})
 		fmt.Fprintf(stderr, "ingest: backfill %d objects, %d records, %d findings, %d dead-lettered, complete=%v\n",
 			sum.Objects, sum.Records, sum.Findings, sum.DeadLettered, sum.Complete)
@@ -302,7 +309,8 @@ func runSource(ctx context.Context, kind string, s settings, common pipeline.Com
 		redeliver.Max = s.RetryBackoffMax
 		ready.Store(true)
 		return pipeline.RunSQS(ctx, pipeline.SQSRun{Common: common, SQS: sq, S3: s3c,
-			Source:      source.SQSOptions{QueueURL: url, WaitTime: s.WaitTime, VisibilityTimeout: s.Visibility, MaxInFlight: s.MaxInFlight},
+			Source: source.SQSOptions{QueueURL: url, WaitTime: s.WaitTime, VisibilityTimeout: s.Visibility,
+				MaxInFlight: s.MaxInFlight, Receivers: s.Receivers},
 			MaxReceives: s.MaxReceives,
 			Backoff:     redeliver,
 			OnSource: func(src *source.SQS) {

@@ -21,8 +21,8 @@ type Metrics struct {
 	Findings          prometheus.Counter
 	InFlightMessages  prometheus.Gauge
 	InFlightObjects   prometheus.Gauge
-	FetchInFlight     prometheus.Gauge // objects in the I/O stage
-	FetchBytes        prometheus.Gauge // bytes it holds
+	FetchInFlight     prometheus.Gauge         // objects in the I/O stage
+	FetchBytes        prometheus.Gauge         // bytes it holds
 	KafkaWriteSeconds *prometheus.HistogramVec // by topic
 	KafkaErrors       *prometheus.CounterVec   // by topic
 }

@@ -422,4 +422,3 @@ func listAll(ctx context.Context, c S3Lister, bucket, prefix, delim, startAfter 
 		in.StartAfter = nil
 	}
 }
-
