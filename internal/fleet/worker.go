@@ -1,0 +1,523 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/time/rate"
+
+	"rootwatch/internal/backoff"
+	"rootwatch/internal/failure"
+	"rootwatch/internal/kafka"
+	"rootwatch/internal/periodic"
+	"rootwatch/internal/pipeline"
+	"rootwatch/internal/source"
+)
+
+// Defaults of WorkerOptions.
+const (
+	// DefaultMaxInFlight is how many items one worker reads at once.
+	DefaultMaxInFlight = 32
+	// DefaultSessionTimeout is how long the group waits for a silent worker
+	// before its partitions move to the others.
+	DefaultSessionTimeout = 10 * time.Second
+	// DefaultCommitEvery is how often done items are committed.
+	DefaultCommitEvery = time.Second
+	// DefaultStatsEvery is how often a worker publishes its counters and
+	// looks whether the whole backfill is done.
+	DefaultStatsEvery = 5 * time.Second
+)
+
+// WorkerOptions configure RunWorker.
+type WorkerOptions struct {
+	// Common: the sink (Kafka), workers, grace...; objects are read and
+	// settled as in a single-process backfill (pipeline.Settler).
+	pipeline.Common
+	Kafka kafka.Config
+	// Topic is the plan topic (DefaultTopic), Group the consumer group (DefaultGroup).
+	Topic, Group string
+	S3           source.S3Client
+	// MaxInFlight is the most items read at once (DefaultMaxInFlight); it
+	// also bounds how far a partition's reading runs ahead of its oldest
+	// unfinished item.
+	MaxInFlight int
+	// Retries, RetryBackoff: a transient failure (an object, an item's
+	// listing) is tried again this often before the worker stops with an
+	// error, its item left for another worker (pipeline.SettlerOptions).
+	Retries      int
+	RetryBackoff time.Duration
+	// Rate caps the objects this worker starts per second (0: no cap).
+	Rate float64
+	// SessionTimeout: see DefaultSessionTimeout.
+	SessionTimeout time.Duration
+	// CommitEvery, StatsEvery: see the defaults.
+	CommitEvery, StatsEvery time.Duration
+	// ProgressEvery is how often a log line says what this worker did and
+	// how far the fleet is (default 30s).
+	ProgressEvery time.Duration
+	// KeepRunning keeps the worker in the group once the backfill is done;
+	// by default it leaves and RunWorker returns with Complete set.
+	KeepRunning bool
+	// FleetMetrics, when set, are kept up to date.
+	FleetMetrics *Metrics
+	// ID names this worker in the state topic (default host-pid-time).
+	ID string
+}
+
+// WorkerSummary is what one worker did.
+type WorkerSummary struct {
+	Items, DeadLetteredItems                        int64
+	Objects, DeadLettered, Records, Findings, Bytes int64
+	// Complete: the worker stopped because every planned item is done.
+	Complete bool
+}
+
+// errFleetDone ends a worker whose backfill is done.
+var errFleetDone = errors.New("the backfill is complete")
+
+// RunWorker reads the plan topic's items as one member of the consumer
+// group until ctx ends, the backfill is complete (the plan is complete and
+// every item committed), or a failure that must stop it (a transient
+// failure past its retries). An item is done once every object it names
+// is settled (acknowledged by Kafka, or dead-lettered); per partition, the
+// offset committed is the one of the oldest item not done, so a worker
+// killed at any moment loses nothing: its partitions move to the others,
+// which read again only its items that were not done. On a rebalance or a
+// stop, items in flight get ShutdownGrace to finish before what is done is
+// committed and the rest is left to the next owner.
+func RunWorker(ctx context.Context, o WorkerOptions) (WorkerSummary, error) {
+	w, err := newWorker(o)
+	if err != nil {
+		return WorkerSummary{}, err
+	}
+	defer w.state.Close()
+	return w.run(ctx)
+}
+
+type worker struct {
+	o      WorkerOptions
+	log    *slog.Logger
+	dialer *kafkago.Dialer
+	state  *stateWriter
+	slots  *semaphore.Weighted
+	lim    *rate.Limiter
+	retry  backoff.Policy
+
+	set     *pipeline.Settler
+	stop    context.CancelCauseFunc
+	started time.Time
+
+	items, deadItems, inflight, partitions atomic.Int64
+	fleet                                  atomic.Pointer[Status]
+}
+
+func newWorker(o WorkerOptions) (*worker, error) {
+	if o.Topic == "" {
+		o.Topic = DefaultTopic
+	}
+	if o.Group == "" {
+		o.Group = DefaultGroup
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.Retries <= 0 {
+		o.Retries = pipeline.DefaultBackfillRetries
+	}
+	if o.RetryBackoff <= 0 {
+		o.RetryBackoff = pipeline.DefaultBackfillRetryBackoff
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = DefaultSessionTimeout
+	}
+	if o.CommitEvery <= 0 {
+		o.CommitEvery = DefaultCommitEvery
+	}
+	if o.StatsEvery <= 0 {
+		o.StatsEvery = DefaultStatsEvery
+	}
+	if o.ProgressEvery <= 0 {
+		o.ProgressEvery = 30 * time.Second
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = pipeline.DefaultShutdownGrace
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ID == "" {
+		host, _ := os.Hostname()
+		o.ID = host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixMilli(), 36)
+	}
+	dialer, err := o.Kafka.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	state, err := newStateWriter(o.Kafka, o.Topic)
+	if err != nil {
+		return nil, err
+	}
+	w := &worker{o: o, log: o.Logger.With("worker", o.ID), dialer: dialer, state: state,
+		slots: semaphore.NewWeighted(int64(o.MaxInFlight)),
+		retry: backoff.Policy{Base: o.RetryBackoff, Max: o.RetryBackoff << 6}, started: time.Now()}
+	if o.Rate > 0 {
+		w.lim = rate.NewLimiter(rate.Limit(o.Rate), 1)
+	}
+	return w, nil
+}
+
+func (w *worker) run(ctx context.Context) (WorkerSummary, error) {
+	o := w.o
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	w.stop = stop
+	w.set = pipeline.NewSettler(runCtx, o.Common, pipeline.SettlerOptions{S3: o.S3, Retries: o.Retries, RetryBackoff: o.RetryBackoff,
+		OnFatal: func(err error) { stop(err) }})
+	stopStats := periodic.Start(o.StatsEvery, func(final bool) { w.tick(ctx, final) })
+	stopLog := periodic.Start(o.ProgressEvery, func(bool) { w.logProgress() })
+
+	cg, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
+		ID: o.Group, Brokers: o.Kafka.Brokers, Dialer: w.dialer, Topics: []string{o.Topic},
+		HeartbeatInterval: max(o.SessionTimeout/5, 100*time.Millisecond),
+		SessionTimeout:    o.SessionTimeout,
+		// Room for the members to finish their items in flight on a rebalance.
+		RebalanceTimeout: o.SessionTimeout + o.ShutdownGrace,
+		JoinGroupBackoff: time.Second,
+		StartOffset:      kafkago.FirstOffset,
+		Timeout:          10 * time.Second,
+	})
+	if err != nil {
+		w.set.Close()
+		stopLog()
+		stopStats()
+		return WorkerSummary{}, fmt.Errorf("consumer group %s: %w", o.Group, err)
+	}
+	w.log.Info("joining consumer group", "group", o.Group, "topic", o.Topic, "max_inflight", o.MaxInFlight)
+	for {
+		gen, err := cg.Next(runCtx)
+		if err != nil {
+			if runCtx.Err() != nil || errors.Is(err, kafkago.ErrGroupClosed) {
+				break
+			}
+			w.log.Warn("consumer group", "group", o.Group, "err", err)
+			continue
+		}
+		gen.Start(func(gctx context.Context) { w.generation(gctx, gen) })
+	}
+	// Closing the group ends the generation: items in flight finish (within
+	// ShutdownGrace), what is done is committed, and the member leaves.
+	cg.Close()
+	w.set.Close()
+	stopLog()
+	stopStats()
+
+	c := w.set.Counters()
+	sum := WorkerSummary{Items: w.items.Load(), DeadLetteredItems: w.deadItems.Load(), Objects: c.Objects.Load(),
+		DeadLettered: c.DeadLettered.Load(), Records: c.Records.Load(), Findings: c.Findings.Load(), Bytes: c.Bytes.Load()}
+	switch cause := context.Cause(runCtx); {
+	case errors.Is(cause, errFleetDone):
+		sum.Complete = true
+		return sum, nil
+	case ctx.Err() != nil:
+		return sum, ctx.Err()
+	default:
+		return sum, cause
+	}
+}
+
+// partition is one assigned partition in one generation.
+type partition struct {
+	id        int
+	start     int64 // offset committed when assigned (< 0: none)
+	committed int64
+	win       *pipeline.Window[int64] // positions are next offsets: what to commit
+}
+
+// generation reads the partitions assigned in gen until it ends, then lets
+// the items in flight finish (ShutdownGrace), commits what is done, and
+// returns (kafka-go then moves on to the next generation).
+func (w *worker) generation(gctx context.Context, gen *kafkago.Generation) {
+	parts := map[int]*partition{}
+	ids := []int{}
+	for _, pa := range gen.Assignments[w.o.Topic] {
+		parts[pa.ID] = &partition{id: pa.ID, start: pa.Offset, committed: pa.Offset, win: pipeline.NewWindow(w.o.MaxInFlight, pa.Offset)}
+		ids = append(ids, pa.ID)
+	}
+	w.setPartitions(len(parts))
+	w.log.Info("partitions assigned", "generation", gen.ID, "partitions", ids)
+
+	itemCtx, abandon := context.WithCancel(w.set.Context())
+	defer abandon()
+	readCtx, stopReading := context.WithCancel(gctx)
+	defer stopReading()
+	var readers, items sync.WaitGroup
+	for _, p := range parts {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			w.read(readCtx, itemCtx, p, &items)
+		}()
+	}
+	stopCommits := periodic.Start(w.o.CommitEvery, func(bool) { w.commit(gen, parts) })
+	<-gctx.Done()
+	stopReading()
+	readers.Wait()
+	finished := make(chan struct{})
+	go func() { items.Wait(); close(finished) }()
+	t := time.NewTimer(w.o.ShutdownGrace)
+	select {
+	case <-finished:
+	case <-t.C:
+		w.log.Warn("items in flight did not finish within the grace period; left to the partitions' next owners",
+			"in_flight", w.inflight.Load(), "grace", w.o.ShutdownGrace)
+		abandon()
+	}
+	t.Stop()
+	stopCommits() // the last commit: only what is done
+	w.setPartitions(0)
+	w.log.Info("partitions released", "generation", gen.ID, "partitions", ids)
+}
+
+func (w *worker) setPartitions(n int) {
+	w.partitions.Store(int64(n))
+	if m := w.o.FleetMetrics; m != nil {
+		m.Partitions.Set(float64(n))
+	}
+}
+
+// read fetches one partition's items and starts each, waiting while the
+// partition's window or the worker's item slots are full.
+func (w *worker) read(readCtx, itemCtx context.Context, p *partition, items *sync.WaitGroup) {
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: w.o.Kafka.Brokers, Topic: w.o.Topic, Partition: p.id, Dialer: w.dialer,
+		MinBytes: 1, MaxBytes: 1 << 20, MaxWait: 500 * time.Millisecond, QueueCapacity: w.o.MaxInFlight})
+	defer r.Close()
+	off := p.start
+	if off < 0 {
+		off = kafkago.FirstOffset
+	}
+	if err := r.SetOffset(off); err != nil {
+		w.log.Error("plan partition not read", "partition", p.id, "offset", off, "err", err)
+		return
+	}
+	for attempt := 0; ; {
+		m, err := r.FetchMessage(readCtx)
+		if err != nil {
+			if readCtx.Err() != nil {
+				return
+			}
+			w.log.Warn("reading the plan", "partition", p.id, "attempt", attempt+1, "err", err)
+			if backoff.Sleep(readCtx, retryPolicy.Delay(attempt)) != nil {
+				return
+			}
+			attempt++
+			continue
+		}
+		attempt = 0
+		seq, err := p.win.Add(readCtx, m.Offset+1)
+		if err != nil {
+			return
+		}
+		if err := w.slots.Acquire(readCtx, 1); err != nil {
+			return
+		}
+		items.Add(1)
+		w.inflight.Add(1)
+		w.gaugeInFlight()
+		go func() {
+			defer items.Done()
+			if w.item(itemCtx, p.id, m) {
+				p.win.Complete(seq)
+			}
+			w.inflight.Add(-1)
+			w.gaugeInFlight()
+			w.slots.Release(1)
+		}()
+	}
+}
+
+func (w *worker) gaugeInFlight() {
+	if m := w.o.FleetMetrics; m != nil {
+		m.InFlight.Set(float64(w.inflight.Load()))
+	}
+}
+
+// item reads one work item's objects; true once every one is settled.
+func (w *worker) item(ctx context.Context, part int, m kafkago.Message) bool {
+	raw := string(m.Value)
+	id := fmt.Sprintf("%s/%d/%d", w.o.Topic, part, m.Offset)
+	it, err := DecodeItem(m.Value)
+	if err != nil {
+		return w.deadLetterItem(id, raw, failure.ReasonUnknownFormat, err)
+	}
+	objs, err := w.list(ctx, it)
+	if err != nil {
+		reason, permanent := failure.Classify(err)
+		switch {
+		case permanent:
+			return w.deadLetterItem(id, raw, reason, err)
+		case ctx.Err() == nil:
+			w.stop(fmt.Errorf("backfill worker stopped: %s: %w", it, err))
+		}
+		return false
+	}
+	if len(objs) != it.Objects {
+		w.log.Info("item lists differently than when it was planned", "item", id, "planned", it.Objects, "listed", len(objs))
+	}
+	ok := w.readAll(ctx, objs, raw)
+	if ok {
+		w.items.Add(1)
+		if mm := w.o.FleetMetrics; mm != nil {
+			mm.Items.WithLabelValues("done").Inc()
+		}
+	}
+	return ok
+}
+
+// list lists an item's objects, trying a transient failure again.
+func (w *worker) list(ctx context.Context, it Item) ([]source.Object, error) {
+	var objs []source.Object
+	err := w.retry.Retry(ctx, func(attempt int) (bool, error) {
+		objs = objs[:0]
+		err := source.ListRange(ctx, w.o.S3, it.Bucket, it.Prefix, it.After, it.Last, func(o source.Object) error {
+			objs = append(objs, o)
+			return nil
+		})
+		if err == nil {
+			return false, nil
+		}
+		_, permanent := failure.Classify(err)
+		again := !permanent && ctx.Err() == nil && attempt < w.o.Retries
+		if again {
+			w.log.Warn("item listing failed; retrying", "item", it.String(), "attempt", attempt+1, "err", err)
+		}
+		return again, err
+	})
+	return objs, err
+}
+
+// readAll reads objs through the settler; true when every one was settled.
+func (w *worker) readAll(ctx context.Context, objs []source.Object, item string) bool {
+	if len(objs) == 0 {
+		return true
+	}
+	var left atomic.Int64
+	var failed atomic.Bool
+	left.Store(int64(len(objs)))
+	done := make(chan struct{})
+	finish := func(n int64, settled bool) {
+		if !settled {
+			failed.Store(true)
+		}
+		if left.Add(-n) == 0 {
+			close(done)
+		}
+	}
+	for i, obj := range objs {
+		if w.lim != nil && w.lim.Wait(ctx) != nil {
+			finish(int64(len(objs)-i), false)
+			break
+		}
+		w.set.Read(ctx, obj, item, func(settled bool) { finish(1, settled) })
+	}
+	<-done
+	return !failed.Load()
+}
+
+// deadLetterItem writes a DLQ entry for an item that cannot be read at
+// all (not an item, or its listing is denied); true once it is durable.
+func (w *worker) deadLetterItem(id, raw, reason string, err error) bool {
+	e := pipeline.DLQEntry{Reason: reason, Error: fmt.Sprintf("backfill item %s: %v", id, err), Source: "s3", MessageID: id, Item: raw}
+	if werr := pipeline.WriteDLQ(w.set.Context(), w.o.Sink, w.o.Metrics, e); werr != nil {
+		w.stop(fmt.Errorf("backfill worker stopped: %w", werr))
+		return false
+	}
+	w.log.Warn("item dead-lettered", "item", id, "reason", reason, "err", err)
+	w.items.Add(1)
+	w.deadItems.Add(1)
+	if m := w.o.FleetMetrics; m != nil {
+		m.Items.WithLabelValues("dead-lettered").Inc()
+	}
+	return true
+}
+
+// commit commits, per partition, the offset of the oldest item not done,
+// when it moved.
+func (w *worker) commit(gen *kafkago.Generation, parts map[int]*partition) {
+	offs := map[int]int64{}
+	for id, p := range parts {
+		if pos := p.win.Position(); pos > p.committed {
+			offs[id] = pos
+		}
+	}
+	if len(offs) == 0 {
+		return
+	}
+	if err := gen.CommitOffsets(map[string]map[int]int64{w.o.Topic: offs}); err != nil {
+		w.log.Warn("commit failed; items done since the last commit will be committed later or read again", "err", err)
+		if m := w.o.FleetMetrics; m != nil {
+			m.Commits.WithLabelValues("error").Inc()
+		}
+		return
+	}
+	for id, off := range offs {
+		parts[id].committed = off
+	}
+	if m := w.o.FleetMetrics; m != nil {
+		m.Commits.WithLabelValues("ok").Inc()
+	}
+}
+
+// stats are this worker's counters as published.
+func (w *worker) stats(stopped bool) workerStats {
+	c := w.set.Counters()
+	return workerStats{ID: w.o.ID, StartedAt: w.started.UTC(), UpdatedAt: time.Now().UTC(), Stopped: stopped,
+		Partitions: int(w.partitions.Load()), Items: w.items.Load(), DeadLetteredItems: w.deadItems.Load(), InFlight: w.inflight.Load(),
+		Objects: c.Objects.Load(), DeadLettered: c.DeadLettered.Load(), Records: c.Records.Load(), Findings: c.Findings.Load(),
+		Bytes: c.Bytes.Load(), Stored: c.Stored.Load()}
+}
+
+// tick publishes this worker's counters and reads how far the fleet is;
+// once the backfill is complete it stops the worker.
+func (w *worker) tick(ctx context.Context, final bool) {
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := w.state.write(tctx, workerPartition, "worker/"+w.o.ID, w.stats(final)); err != nil {
+		w.log.Warn("worker counters not published", "err", err)
+	}
+	if final {
+		return
+	}
+	s, err := ReadStatus(tctx, StatusOptions{Kafka: w.o.Kafka, Topic: w.o.Topic, Group: w.o.Group, SkipWorkers: true})
+	if err != nil {
+		w.log.Warn("fleet status not read", "err", err)
+		return
+	}
+	w.fleet.Store(&s)
+	if m := w.o.FleetMetrics; m != nil {
+		m.observe(s)
+	}
+	if s.Complete() && !w.o.KeepRunning && w.inflight.Load() == 0 {
+		w.log.Info("the backfill is complete: every planned item is done; leaving the group", "items", s.Planned)
+		w.stop(errFleetDone)
+	}
+}
+
+// logProgress logs what this worker did and how far the fleet is.
+func (w *worker) logProgress() {
+	c := w.set.Counters()
+	args := []any{"items", w.items.Load(), "in_flight", w.inflight.Load(), "partitions", w.partitions.Load(),
+		"objects", c.Objects.Load(), "records", c.Records.Load(), "findings", c.Findings.Load(), "dead_lettered", c.DeadLettered.Load()}
+	if s := w.fleet.Load(); s != nil {
+		args = append(args, "fleet_items_done", s.Done, "fleet_items_planned", s.Planned, "plan_complete", s.PlanComplete)
+	}
+	w.log.Info("worker progress", args...)
+}
