@@ -242,7 +242,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	defer brokerLog.Close()
-	commits := &commitLog{}
+	commits := &commitLog{group: alertGroup, topic: topicFinds}
 	broker, err := startBroker(filepath.Join(o.Bin, "broker"), []string{"--listen-port", strconv.Itoa(brokerPort),
 		"--advertise-port", pport, "--partitions", "3", "--topics", strings.Join([]string{topicRecords, topicFinds, topicDLQ}, ","),
 		"--log-append-time", "--log-commits"}, brokerLog, commits.line)
@@ -588,10 +588,12 @@ func (e *expectation) snapshot() Expected {
 	return x
 }
 
-// commitLog collects alert's offset commits from the broker's output.
+// commitLog collects one group's offset commits on one topic (alert's on
+// the findings, the fleet workers' on the plan) from the broker's output.
 type commitLog struct {
-	mu      sync.Mutex
-	commits []Commit
+	group, topic string
+	mu           sync.Mutex
+	commits      []Commit
 }
 
 // line takes one broker output line: "commit <unix-µs> <group> <topic> <partition> <offset>".
@@ -599,7 +601,7 @@ func (c *commitLog) line(s string) {
 	var us, off int64
 	var group, topic string
 	var part int32
-	if n, _ := fmt.Sscanf(s, "commit %d %s %s %d %d", &us, &group, &topic, &part, &off); n != 5 || group != alertGroup || topic != topicFinds {
+	if n, _ := fmt.Sscanf(s, "commit %d %s %s %d %d", &us, &group, &topic, &part, &off); n != 5 || group != c.group || topic != c.topic {
 		return
 	}
 	c.mu.Lock()

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
 
 	"rootwatch/internal/cloudtrail"
 	"rootwatch/internal/gen"
@@ -45,14 +45,14 @@ const bucket = "fleet-trail"
 
 // world is a bucket of generated logs and an in-process Kafka with a plan topic.
 type world struct {
-	s3    *s3test.Server
-	kafka kafka.Config
+	s3     *s3test.Server
+	kafka  kafka.Config
 	keys   []string         // every log file, sorted
 	sizes  map[string]int64 // stored sizes
 	recsOf map[string]int64 // records per file
-	spec  source.Backfill
-	roots int // root events in the logs
-	recs  int64
+	spec   source.Backfill
+	roots  int // root events in the logs
+	recs   int64
 }
 
 func newWorld(t *testing.T, files, partitions int, wrap func(http.Handler) http.Handler) *world {
@@ -398,6 +398,21 @@ func TestWorkerCommitsOnlyDoneItems(t *testing.T) {
 		t.Fatalf("the worker stopped with an item in flight: %+v, %v", s, <-errs)
 	default:
 	}
+	// The status, meanwhile: one worker in the group, one item in flight.
+	onZero := int64(0)
+	for _, it := range items {
+		if it.partition == 0 {
+			onZero++
+		}
+	}
+	var st Status
+	rwtest.WaitFor(t, 30*time.Second, "the status: all planned, done up to the held item, one in flight, one worker live", func() bool {
+		st, err = ReadStatus(context.Background(), StatusOptions{Kafka: w.kafka})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Planned == total && st.Done == total-(onZero-held.offset) && st.InFlight == 1 && st.LiveWorkers == 1 && !st.Complete()
+	})
 	close(hold.release)
 	var ws WorkerSummary
 	select {
@@ -433,7 +448,7 @@ func TestWorkerCommitsOnlyDoneItems(t *testing.T) {
 		t.Errorf("dead letters %v, want %v", reasons, want)
 	}
 
-	st, err := ReadStatus(context.Background(), StatusOptions{Kafka: w.kafka})
+	st, err = ReadStatus(context.Background(), StatusOptions{Kafka: w.kafka})
 	if err != nil {
 		t.Fatal(err)
 	}

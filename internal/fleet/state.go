@@ -168,7 +168,7 @@ func topicSpecs(topic string, partitions, replication int) []kafka.TopicSpec {
 	return []kafka.TopicSpec{
 		{Name: topic, Partitions: partitions, ReplicationFactor: replication, Configs: map[string]string{"retention.ms": "-1"}},
 		{Name: StateTopic(topic), Partitions: statePartitions, ReplicationFactor: replication, CleanupPolicy: "compact",
-			Configs: map[string]string{"segment.ms": "3600000"}},
+			Configs: map[string]string{"segment.ms": "600000"}},
 	}
 }
 

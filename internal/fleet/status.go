@@ -32,8 +32,7 @@ type Status struct {
 	// committed offsets (every one was read and acknowledged); InFlight are
 	// being read by live workers.
 	Planned, Done, InFlight int64
-	// Workers ever seen, and those that published within the last
-	// LiveWithin and did not stop.
+	// Workers ever seen, and those in the consumer group now.
 	Workers, LiveWorkers int
 	// Sums of every worker's counters (re-reads after a kill included).
 	Objects, DeadLettered, Records, Findings, Bytes, Stored int64
@@ -50,9 +49,6 @@ type StatusOptions struct {
 	Kafka kafka.Config
 	Topic string
 	Group string
-	// LiveWithin: a worker that published within it counts as live
-	// (default 3 × DefaultStatsEvery).
-	LiveWithin time.Duration
 	// SkipWorkers leaves the workers' counters out (a worker looking
 	// whether the backfill is done needs only the offsets and the plan).
 	SkipWorkers bool
@@ -66,9 +62,6 @@ func ReadStatus(ctx context.Context, o StatusOptions) (Status, error) {
 	}
 	if o.Group == "" {
 		o.Group = DefaultGroup
-	}
-	if o.LiveWithin <= 0 {
-		o.LiveWithin = 3 * DefaultStatsEvery
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -102,10 +95,18 @@ func ReadStatus(ctx context.Context, o StatusOptions) (Status, error) {
 	if err != nil {
 		return s, err
 	}
+	members, err := kafka.GroupMembers(ctx, o.Kafka, o.Group)
+	if err != nil {
+		return s, err
+	}
+	live := map[string]bool{}
+	for _, m := range members {
+		live[m] = true
+	}
+	s.LiveWorkers = len(members)
 	for _, w := range workers {
 		s.Workers++
-		if !w.Stopped && s.At.Sub(w.UpdatedAt) <= o.LiveWithin {
-			s.LiveWorkers++
+		if live[w.ID] && !w.Stopped {
 			s.InFlight += w.InFlight
 		}
 		s.Objects += w.Objects
@@ -119,6 +120,8 @@ func ReadStatus(ctx context.Context, o StatusOptions) (Status, error) {
 			s.Started = w.StartedAt
 		}
 	}
+	// A worker's last count may be seconds old: never more than is left.
+	s.InFlight = min(s.InFlight, s.Planned-s.Done)
 	return s, nil
 }
 

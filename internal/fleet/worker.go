@@ -1,12 +1,14 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,7 +71,9 @@ type WorkerOptions struct {
 	KeepRunning bool
 	// FleetMetrics, when set, are kept up to date.
 	FleetMetrics *Metrics
-	// ID names this worker in the state topic (default host-pid-time).
+	// ID names this worker in the state topic and is its Kafka client id,
+	// so the status knows which workers are in the group (default
+	// <client id>-<host>-<pid>-<start time>).
 	ID string
 }
 
@@ -118,6 +122,27 @@ type worker struct {
 
 	items, deadItems, inflight, partitions atomic.Int64
 	fleet                                  atomic.Pointer[Status]
+
+	mu        sync.Mutex
+	committed counts // what the items this worker committed (or is committing) produced
+}
+
+// counts are what items produced.
+type counts struct {
+	Items, DeadLetteredItems        int64
+	Objects, DeadLettered           int64
+	Records, Findings, Bytes, Store int64
+}
+
+func (c *counts) add(o counts) {
+	c.Items += o.Items
+	c.DeadLetteredItems += o.DeadLetteredItems
+	c.Objects += o.Objects
+	c.DeadLettered += o.DeadLettered
+	c.Records += o.Records
+	c.Findings += o.Findings
+	c.Bytes += o.Bytes
+	c.Store += o.Store
 }
 
 func newWorker(o WorkerOptions) (*worker, error) {
@@ -156,12 +181,13 @@ func newWorker(o WorkerOptions) (*worker, error) {
 	}
 	if o.ID == "" {
 		host, _ := os.Hostname()
-		o.ID = host + "-" + strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixMilli(), 36)
+		o.ID = strings.Join([]string{cmp.Or(o.Kafka.ClientID, "rootwatch"), host, strconv.Itoa(os.Getpid()), strconv.FormatInt(time.Now().UnixMilli(), 36)}, "-")
 	}
 	dialer, err := o.Kafka.Dialer()
 	if err != nil {
 		return nil, err
 	}
+	dialer.ClientID = o.ID
 	state, err := newStateWriter(o.Kafka, o.Topic)
 	if err != nil {
 		return nil, err
@@ -182,6 +208,7 @@ func (w *worker) run(ctx context.Context) (WorkerSummary, error) {
 	w.stop = stop
 	w.set = pipeline.NewSettler(runCtx, o.Common, pipeline.SettlerOptions{S3: o.S3, Retries: o.Retries, RetryBackoff: o.RetryBackoff,
 		OnFatal: func(err error) { stop(err) }})
+	w.publish(ctx, false) // seen from the start (and the writer connected)
 	stopStats := periodic.Start(o.StatsEvery, func(final bool) { w.tick(ctx, final) })
 	stopLog := periodic.Start(o.ProgressEvery, func(bool) { w.logProgress() })
 
@@ -240,6 +267,32 @@ type partition struct {
 	start     int64 // offset committed when assigned (< 0: none)
 	committed int64
 	win       *pipeline.Window[int64] // positions are next offsets: what to commit
+
+	mu   sync.Mutex
+	done map[int64]counts // items done and not yet committed, by next offset
+}
+
+// finish notes what the item before offset next produced, and lets the
+// commit pass it.
+func (p *partition) finish(seq, next int64, c counts) {
+	p.mu.Lock()
+	p.done[next] = c
+	p.mu.Unlock()
+	p.win.Complete(seq)
+}
+
+// take removes and sums the counts of the items below next (committed).
+func (p *partition) take(next int64) counts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var sum counts
+	for off, c := range p.done {
+		if off <= next {
+			sum.add(c)
+			delete(p.done, off)
+		}
+	}
+	return sum
 }
 
 // generation reads the partitions assigned in gen until it ends, then lets
@@ -249,7 +302,8 @@ func (w *worker) generation(gctx context.Context, gen *kafkago.Generation) {
 	parts := map[int]*partition{}
 	ids := []int{}
 	for _, pa := range gen.Assignments[w.o.Topic] {
-		parts[pa.ID] = &partition{id: pa.ID, start: pa.Offset, committed: pa.Offset, win: pipeline.NewWindow(w.o.MaxInFlight, pa.Offset)}
+		parts[pa.ID] = &partition{id: pa.ID, start: pa.Offset, committed: pa.Offset, win: pipeline.NewWindow(w.o.MaxInFlight, pa.Offset),
+			done: map[int64]counts{}}
 		ids = append(ids, pa.ID)
 	}
 	w.setPartitions(len(parts))
@@ -267,7 +321,7 @@ func (w *worker) generation(gctx context.Context, gen *kafkago.Generation) {
 			w.read(readCtx, itemCtx, p, &items)
 		}()
 	}
-	stopCommits := periodic.Start(w.o.CommitEvery, func(bool) { w.commit(gen, parts) })
+	stopCommits := periodic.Start(w.o.CommitEvery, func(bool) { w.commit(gctx, gen, parts) })
 	<-gctx.Done()
 	stopReading()
 	readers.Wait()
@@ -334,8 +388,8 @@ func (w *worker) read(readCtx, itemCtx context.Context, p *partition, items *syn
 		w.gaugeInFlight()
 		go func() {
 			defer items.Done()
-			if w.item(itemCtx, p.id, m) {
-				p.win.Complete(seq)
+			if c, ok := w.item(itemCtx, p.id, m); ok {
+				p.finish(seq, m.Offset+1, c)
 			}
 			w.inflight.Add(-1)
 			w.gaugeInFlight()
@@ -350,8 +404,9 @@ func (w *worker) gaugeInFlight() {
 	}
 }
 
-// item reads one work item's objects; true once every one is settled.
-func (w *worker) item(ctx context.Context, part int, m kafkago.Message) bool {
+// item reads one work item's objects; true once every one is settled,
+// with what they produced.
+func (w *worker) item(ctx context.Context, part int, m kafkago.Message) (counts, bool) {
 	raw := string(m.Value)
 	id := fmt.Sprintf("%s/%d/%d", w.o.Topic, part, m.Offset)
 	it, err := DecodeItem(m.Value)
@@ -367,19 +422,20 @@ func (w *worker) item(ctx context.Context, part int, m kafkago.Message) bool {
 		case ctx.Err() == nil:
 			w.stop(fmt.Errorf("backfill worker stopped: %s: %w", it, err))
 		}
-		return false
+		return counts{}, false
 	}
 	if len(objs) != it.Objects {
 		w.log.Info("item lists differently than when it was planned", "item", id, "planned", it.Objects, "listed", len(objs))
 	}
-	ok := w.readAll(ctx, objs, raw)
+	c, ok := w.readAll(ctx, objs, raw)
 	if ok {
+		c.Items = 1
 		w.items.Add(1)
 		if mm := w.o.FleetMetrics; mm != nil {
 			mm.Items.WithLabelValues("done").Inc()
 		}
 	}
-	return ok
+	return c, ok
 }
 
 // list lists an item's objects, trying a transient failure again.
@@ -404,41 +460,52 @@ func (w *worker) list(ctx context.Context, it Item) ([]source.Object, error) {
 	return objs, err
 }
 
-// readAll reads objs through the settler; true when every one was settled.
-func (w *worker) readAll(ctx context.Context, objs []source.Object, item string) bool {
+// readAll reads objs through the settler; true when every one was
+// settled, with what they produced.
+func (w *worker) readAll(ctx context.Context, objs []source.Object, item string) (counts, bool) {
+	var c counts
 	if len(objs) == 0 {
-		return true
+		return c, true
 	}
-	var left atomic.Int64
-	var failed atomic.Bool
-	left.Store(int64(len(objs)))
+	var mu sync.Mutex
+	left, failed := len(objs), false
 	done := make(chan struct{})
-	finish := func(n int64, settled bool) {
-		if !settled {
-			failed.Store(true)
+	finish := func(n int, r pipeline.ReadResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		failed = failed || !r.Settled
+		if r.Settled {
+			c.Objects++
 		}
-		if left.Add(-n) == 0 {
+		if r.DeadLettered {
+			c.DeadLettered++
+		}
+		c.Records += r.Records
+		c.Findings += r.Findings
+		c.Bytes += r.Bytes
+		c.Store += r.Stored
+		if left -= n; left == 0 {
 			close(done)
 		}
 	}
 	for i, obj := range objs {
 		if w.lim != nil && w.lim.Wait(ctx) != nil {
-			finish(int64(len(objs)-i), false)
+			finish(len(objs)-i, pipeline.ReadResult{})
 			break
 		}
-		w.set.Read(ctx, obj, item, func(settled bool) { finish(1, settled) })
+		w.set.Read(ctx, obj, item, func(r pipeline.ReadResult) { finish(1, r) })
 	}
 	<-done
-	return !failed.Load()
+	return c, !failed
 }
 
 // deadLetterItem writes a DLQ entry for an item that cannot be read at
 // all (not an item, or its listing is denied); true once it is durable.
-func (w *worker) deadLetterItem(id, raw, reason string, err error) bool {
+func (w *worker) deadLetterItem(id, raw, reason string, err error) (counts, bool) {
 	e := pipeline.DLQEntry{Reason: reason, Error: fmt.Sprintf("backfill item %s: %v", id, err), Source: "s3", MessageID: id, Item: raw}
 	if werr := pipeline.WriteDLQ(w.set.Context(), w.o.Sink, w.o.Metrics, e); werr != nil {
 		w.stop(fmt.Errorf("backfill worker stopped: %w", werr))
-		return false
+		return counts{}, false
 	}
 	w.log.Warn("item dead-lettered", "item", id, "reason", reason, "err", err)
 	w.items.Add(1)
@@ -446,21 +513,30 @@ func (w *worker) deadLetterItem(id, raw, reason string, err error) bool {
 	if m := w.o.FleetMetrics; m != nil {
 		m.Items.WithLabelValues("dead-lettered").Inc()
 	}
-	return true
+	return counts{Items: 1, DeadLetteredItems: 1}, true
 }
 
 // commit commits, per partition, the offset of the oldest item not done,
-// when it moved.
-func (w *worker) commit(gen *kafkago.Generation, parts map[int]*partition) {
+// when it moved. Just before, it publishes this worker's counters with
+// what those items produced, so that every item committed is counted; an
+// item read again (after a kill, or a commit that failed) is counted again,
+// as its output is in Kafka twice.
+func (w *worker) commit(ctx context.Context, gen *kafkago.Generation, parts map[int]*partition) {
 	offs := map[int]int64{}
+	var sum counts
 	for id, p := range parts {
 		if pos := p.win.Position(); pos > p.committed {
 			offs[id] = pos
+			sum.add(p.take(pos))
 		}
 	}
 	if len(offs) == 0 {
 		return
 	}
+	w.mu.Lock()
+	w.committed.add(sum)
+	w.mu.Unlock()
+	w.publish(ctx, false)
 	if err := gen.CommitOffsets(map[string]map[int]int64{w.o.Topic: offs}); err != nil {
 		w.log.Warn("commit failed; items done since the last commit will be committed later or read again", "err", err)
 		if m := w.o.FleetMetrics; m != nil {
@@ -476,26 +552,30 @@ func (w *worker) commit(gen *kafkago.Generation, parts map[int]*partition) {
 	}
 }
 
-// stats are this worker's counters as published.
-func (w *worker) stats(stopped bool) workerStats {
-	c := w.set.Counters()
-	return workerStats{ID: w.o.ID, StartedAt: w.started.UTC(), UpdatedAt: time.Now().UTC(), Stopped: stopped,
-		Partitions: int(w.partitions.Load()), Items: w.items.Load(), DeadLetteredItems: w.deadItems.Load(), InFlight: w.inflight.Load(),
-		Objects: c.Objects.Load(), DeadLettered: c.DeadLettered.Load(), Records: c.Records.Load(), Findings: c.Findings.Load(),
-		Bytes: c.Bytes.Load(), Stored: c.Stored.Load()}
+// publish writes this worker's counters to the state topic.
+func (w *worker) publish(ctx context.Context, stopped bool) {
+	w.mu.Lock()
+	c := w.committed
+	w.mu.Unlock()
+	st := workerStats{ID: w.o.ID, StartedAt: w.started.UTC(), UpdatedAt: time.Now().UTC(), Stopped: stopped,
+		Partitions: int(w.partitions.Load()), InFlight: w.inflight.Load(), Items: c.Items, DeadLetteredItems: c.DeadLetteredItems,
+		Objects: c.Objects, DeadLettered: c.DeadLettered, Records: c.Records, Findings: c.Findings, Bytes: c.Bytes, Stored: c.Store}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := w.state.write(pctx, workerPartition, "worker/"+w.o.ID, st); err != nil {
+		w.log.Warn("worker counters not published", "err", err)
+	}
 }
 
 // tick publishes this worker's counters and reads how far the fleet is;
 // once the backfill is complete it stops the worker.
 func (w *worker) tick(ctx context.Context, final bool) {
-	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := w.state.write(tctx, workerPartition, "worker/"+w.o.ID, w.stats(final)); err != nil {
-		w.log.Warn("worker counters not published", "err", err)
-	}
+	w.publish(ctx, final)
 	if final {
 		return
 	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	s, err := ReadStatus(tctx, StatusOptions{Kafka: w.o.Kafka, Topic: w.o.Topic, Group: w.o.Group, SkipWorkers: true})
 	if err != nil {
 		w.log.Warn("fleet status not read", "err", err)

@@ -83,6 +83,9 @@ func CommittedOffsets(ctx context.Context, c Config, group, topic string, n int)
 	if err == nil {
 		err = resp.Error
 	}
+	if errors.Is(err, kafkago.GroupIdNotFound) {
+		return out, nil // a group that never committed (some brokers say so)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("kafka: offsets committed by group %s on %s: %w", group, topic, err)
 	}
@@ -165,4 +168,31 @@ func ReadPartition(ctx context.Context, c Config, topic string, partition int, f
 		}
 	}
 	return nil
+}
+
+// GroupMembers returns the client ids of the members group has now (none
+// when it is empty or unknown).
+func GroupMembers(ctx context.Context, c Config, group string) ([]string, error) {
+	cl, done, err := client(c)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	resp, err := cl.DescribeGroups(ctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil {
+		return nil, fmt.Errorf("kafka: describe group %s: %w", group, err)
+	}
+	var out []string
+	for _, g := range resp.Groups {
+		if errors.Is(g.Error, kafkago.GroupIdNotFound) {
+			continue
+		}
+		if g.Error != nil {
+			return nil, fmt.Errorf("kafka: describe group %s: %w", group, g.Error)
+		}
+		for _, m := range g.Members {
+			out = append(out, m.ClientID)
+		}
+	}
+	return out, nil
 }

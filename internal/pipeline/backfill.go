@@ -124,8 +124,8 @@ func (b *backfill) list(ctx context.Context, after source.Position) error {
 		if err != nil {
 			return err
 		}
-		b.set.Read(b.set.Context(), l.Object, "", func(settled bool) {
-			if settled {
+		b.set.Read(b.set.Context(), l.Object, "", func(r ReadResult) {
+			if r.Settled {
 				b.win.Complete(seq)
 			}
 		})

@@ -84,39 +84,53 @@ func (s *Settler) Context() context.Context { return s.work }
 // Counters are what the settled reads came to so far.
 func (s *Settler) Counters() *progress.Counters { return &s.done }
 
-// Read reads obj and calls done once: true when it is settled (everything
-// it produced acknowledged, or it was dead-lettered), false when it was
-// abandoned (ctx ended, or the run must stop: see Err). item, when not
-// empty, is the work item that named obj, kept in its dead letter.
-func (s *Settler) Read(ctx context.Context, obj source.Object, item string, done func(settled bool)) {
+// ReadResult is what became of one Read.
+type ReadResult struct {
+	// Settled: everything the object produced was acknowledged, or it was
+	// dead-lettered (DeadLettered). False: abandoned (its context ended,
+	// or the run must stop: see Err).
+	Settled, DeadLettered bool
+	// Records, Findings and Bytes (decompressed) the reads of the object
+	// produced, a failed attempt's partial output included; Stored is its
+	// listed size when settled.
+	Records, Findings, Bytes, Stored int64
+}
+
+// Read reads obj and calls done once, when it is settled or abandoned.
+// item, when not empty, is the work item that named obj, kept in its dead
+// letter.
+func (s *Settler) Read(ctx context.Context, obj source.Object, item string, done func(ReadResult)) {
 	s.inflight.Add(1)
-	s.submit(ctx, obj, item, 0, func(ok bool) {
-		done(ok)
+	s.submit(ctx, obj, item, 0, &ReadResult{}, func(r ReadResult) {
+		done(r)
 		s.inflight.Done()
 	})
 }
 
-func (s *Settler) submit(ctx context.Context, obj source.Object, item string, attempt int, done func(bool)) {
+func (s *Settler) submit(ctx context.Context, obj source.Object, item string, attempt int, acc *ReadResult, done func(ReadResult)) {
 	ref := match.ObjectRef{Bucket: obj.Bucket, Key: obj.Key}
 	open := s.opener.Open(ref.Bucket, ref.Key)
 	submit(ctx, s.pool, Job{Ref: ref,
 		// The object is read under the Read's context, so ending it stops
 		// the read itself, not only what waits to start.
 		Open: func(context.Context) (io.ReadCloser, error) { return open(ctx) },
-		Done: func(r Result) { s.settle(ctx, obj, item, attempt, r, done) }})
+		Done: func(r Result) { s.settle(ctx, obj, item, attempt, r, acc, done) }})
 }
 
 // settle decides what becomes of an object once it was read and its
 // output acknowledged: done, dead-lettered, retried after a backoff, or
 // (retries exhausted, or the dead letter could not be written) the end of
 // the run.
-func (s *Settler) settle(ctx context.Context, obj source.Object, item string, attempt int, r Result, done func(bool)) {
+func (s *Settler) settle(ctx context.Context, obj source.Object, item string, attempt int, r Result, acc *ReadResult, done func(ReadResult)) {
 	s.done.Records.Add(r.Records)
 	s.done.Findings.Add(r.Findings)
 	s.done.Bytes.Add(r.Bytes)
+	acc.Records += r.Records
+	acc.Findings += r.Findings
+	acc.Bytes += r.Bytes
 	if r.Err == nil {
-		s.finished(obj)
-		done(true)
+		s.finished(obj, acc)
+		done(*acc)
 		return
 	}
 	name := Name(r.Ref)
@@ -127,35 +141,37 @@ func (s *Settler) settle(ctx context.Context, obj source.Object, item string, at
 		e.Item = item
 		if err := WriteDLQ(s.work, s.c.Sink, s.c.Metrics, e); err != nil {
 			s.fail(err)
-			done(false)
+			done(*acc)
 			return
 		}
 		s.c.Logger.Warn("object dead-lettered", "object", name, "reason", reason, "err", r.Err)
 		s.done.DeadLettered.Add(1)
-		s.finished(obj)
-		done(true)
+		acc.DeadLettered = true
+		s.finished(obj, acc)
+		done(*acc)
 	case ctx.Err() != nil: // stopping: left for the next run
-		done(false)
+		done(*acc)
 	case attempt >= s.o.Retries:
 		s.fail(fmt.Errorf("backfill stopped: %w (after %d attempts)", r.Err, attempt+1))
-		done(false)
+		done(*acc)
 	default:
 		wait := s.retry.Delay(attempt)
 		s.c.Logger.Warn("object failed; retrying", "object", name, "attempt", attempt+1, "retry_in", wait, "err", r.Err)
 		go func() {
 			if backoff.Sleep(ctx, wait) != nil {
-				done(false)
+				done(*acc)
 				return
 			}
-			s.submit(ctx, obj, item, attempt+1, done)
+			s.submit(ctx, obj, item, attempt+1, acc, done)
 		}()
 	}
 }
 
-// finished counts an object done.
-func (s *Settler) finished(obj source.Object) {
+// finished counts an object settled.
+func (s *Settler) finished(obj source.Object, acc *ReadResult) {
 	s.done.Objects.Add(1)
 	s.done.Stored.Add(obj.Size)
+	acc.Settled, acc.Stored = true, obj.Size
 }
 
 // fail records an error that ends the run and tells OnFatal.
