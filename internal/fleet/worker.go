@@ -50,7 +50,10 @@ type WorkerOptions struct {
 	S3           source.S3Client
 	// MaxInFlight is the most items read at once (DefaultMaxInFlight); it
 	// also bounds how far a partition's reading runs ahead of its oldest
-	// unfinished item.
+	// unfinished item. Items start only while the objects they hold fit in
+	// twice what the workers read at once (2 × (Workers + Queue)), so a
+	// worker never takes more items than it is about to read: the rest stay
+	// in Kafka for the others, and a rebalance or a kill finds few in flight.
 	MaxInFlight int
 	// Retries, RetryBackoff: a transient failure (an object, an item's
 	// listing) is tried again this often before the worker stops with an
@@ -112,7 +115,9 @@ type worker struct {
 	log    *slog.Logger
 	dialer *kafkago.Dialer
 	state  *stateWriter
-	slots  *semaphore.Weighted
+	slots  *semaphore.Weighted // items in flight
+	budget int64               // objects the items in flight may hold
+	objs   *semaphore.Weighted // of budget
 	lim    *rate.Limiter
 	retry  backoff.Policy
 
@@ -192,8 +197,17 @@ func newWorker(o WorkerOptions) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	workers := o.Workers
+	if workers <= 0 {
+		workers = pipeline.DefaultWorkers
+	}
+	queue := o.Queue
+	if queue <= 0 {
+		queue = 2 * workers
+	}
+	budget := int64(2 * (workers + queue))
 	w := &worker{o: o, log: o.Logger.With("worker", o.ID), dialer: dialer, state: state,
-		slots: semaphore.NewWeighted(int64(o.MaxInFlight)),
+		slots: semaphore.NewWeighted(int64(o.MaxInFlight)), budget: budget, objs: semaphore.NewWeighted(budget),
 		retry: backoff.Policy{Base: o.RetryBackoff, Max: o.RetryBackoff << 6}, started: time.Now()}
 	if o.Rate > 0 {
 		w.lim = rate.NewLimiter(rate.Limit(o.Rate), 1)
@@ -214,7 +228,9 @@ func (w *worker) run(ctx context.Context) (WorkerSummary, error) {
 
 	cg, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
 		ID: o.Group, Brokers: o.Kafka.Brokers, Dialer: w.dialer, Topics: []string{o.Topic},
-		HeartbeatInterval: max(o.SessionTimeout/5, 100*time.Millisecond),
+		// A rebalance (a worker joins or leaves) reaches the members with
+		// their next heartbeat: keep it short.
+		HeartbeatInterval: max(min(o.SessionTimeout/10, time.Second), 100*time.Millisecond),
 		SessionTimeout:    o.SessionTimeout,
 		// Room for the members to finish their items in flight on a rebalance.
 		RebalanceTimeout: o.SessionTimeout + o.ShutdownGrace,
@@ -383,6 +399,11 @@ func (w *worker) read(readCtx, itemCtx context.Context, p *partition, items *syn
 		if err := w.slots.Acquire(readCtx, 1); err != nil {
 			return
 		}
+		weight := w.weight(m.Value)
+		if err := w.objs.Acquire(readCtx, weight); err != nil {
+			w.slots.Release(1)
+			return
+		}
 		items.Add(1)
 		w.inflight.Add(1)
 		w.gaugeInFlight()
@@ -393,9 +414,22 @@ func (w *worker) read(readCtx, itemCtx context.Context, p *partition, items *syn
 			}
 			w.inflight.Add(-1)
 			w.gaugeInFlight()
+			w.objs.Release(weight)
 			w.slots.Release(1)
 		}()
 	}
+}
+
+// weight is the share of the object budget an item takes while in flight:
+// the objects the planner listed in it (one for what is not an item), at
+// most half the budget, so that the next item is listed while the last
+// objects of the one before are read.
+func (w *worker) weight(value []byte) int64 {
+	it, err := DecodeItem(value)
+	if err != nil {
+		return 1
+	}
+	return min(max(int64(it.Objects), 1), max(w.budget/2, 1))
 }
 
 func (w *worker) gaugeInFlight() {
