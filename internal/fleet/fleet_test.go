@@ -413,6 +413,16 @@ func TestWorkerCommitsOnlyDoneItems(t *testing.T) {
 		}
 		return st.Planned == total && st.Done == total-(onZero-held.offset) && st.InFlight == 1 && st.LiveWorkers == 1 && !st.Complete()
 	})
+	// Someone watches (log lines) until the backfill is complete.
+	var watched rwtest.SyncBuffer
+	watchErr := make(chan error, 1)
+	go func() {
+		_, err := Watch(context.Background(), StatusOptions{Kafka: w.kafka}, &watched, false, 50*time.Millisecond)
+		watchErr <- err
+	}()
+	rwtest.WaitFor(t, 30*time.Second, "a progress line while the item is held", func() bool {
+		return strings.Contains(watched.String(), "fleet progress: items="+itoa(st.Done)+"/"+itoa(total)+" in_flight=1 ")
+	})
 	close(hold.release)
 	var ws WorkerSummary
 	select {
@@ -422,6 +432,14 @@ func TestWorkerCommitsOnlyDoneItems(t *testing.T) {
 	}
 	if err := <-errs; err != nil || !ws.Complete || ws.DeadLetteredItems != 1 || ws.DeadLettered != 1 {
 		t.Fatalf("worker: %+v, %v", ws, err)
+	}
+	select {
+	case err := <-watchErr:
+		if err != nil || !strings.Contains(watched.String(), "complete=true") {
+			t.Errorf("watch: %v\n%s", err, watched.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the watch did not end once the backfill was complete")
 	}
 	if c := w.committed(t, partitions); !slices.Equal(c, ends) {
 		t.Fatalf("committed %v, want the ends %v", c, ends)
