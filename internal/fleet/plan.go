@@ -167,11 +167,14 @@ func (p *planner) run(ctx context.Context) (PlanSummary, error) {
 				o.Topic, end, StateTopic(o.Topic))
 		}
 		now := o.Now().UTC()
-		p.rec = planRecord{V: 1, Spec: o.Spec, Source: describe(o.Spec), StartedAt: now, UpdatedAt: now}
+		p.rec = planRecord{V: 1, Spec: o.Spec, Source: describe(o.Spec), Partitions: p.parts, StartedAt: now, UpdatedAt: now}
 		o.Logger.Info("planning backfill", "source", p.rec.Source, "topic", o.Topic, "partitions", p.parts, "item_objects", o.ItemObjects)
 	case !samePlan(rec.Spec, o.Spec):
 		return sum, fmt.Errorf("plan topic %s holds the plan of %s, not of %s: give another --topic-backfill (or delete both %s and %s)",
 			o.Topic, rec.Source, describe(o.Spec), o.Topic, StateTopic(o.Topic))
+	case rec.Partitions != p.parts:
+		return sum, fmt.Errorf("plan topic %s has %d partitions, %d when the plan started: partitions must not be added during a plan (item seq is on partition seq mod partitions)",
+			o.Topic, p.parts, rec.Partitions)
 	default:
 		p.rec, sum.Resumed = rec, true
 		if !rec.Spec.To.Equal(o.Spec.To) {

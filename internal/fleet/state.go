@@ -33,6 +33,8 @@ type planRecord struct {
 	Spec     source.Backfill `json:"spec"`
 	Source   string          `json:"source"` // the spec, as a person reads it
 	Position source.Position `json:"position"`
+	// Partitions of the plan topic: item Seq is on partition Seq mod it.
+	Partitions int `json:"partitions"`
 	// Items, Objects and Bytes count the plan up to Position, Pending included.
 	Items   int64 `json:"items"`
 	Objects int64 `json:"objects"`
