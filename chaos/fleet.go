@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -94,11 +93,7 @@ func (r FleetResult) Line() string {
 // Details are the lines behind Line.
 func (r FleetResult) Details() string {
 	var b strings.Builder
-	var checked []string
-	for _, k := range slices.Sorted(maps.Keys(r.Checked)) {
-		checked = append(checked, fmt.Sprintf("%s=%d", k, r.Checked[k]))
-	}
-	fmt.Fprintf(&b, "checked: %s\n", strings.Join(checked, " "))
+	r.writeChecked(&b)
 	fmt.Fprintf(&b, "input: %d objects, %d records, %d root events, %d planted unreadable (%d dead-lettered as expected); dead letters %v\n",
 		r.Objects, r.Records, r.RootEvents, r.Hostile, r.HostileDLQ, r.DLQReasons)
 	if r.Status != "" {
@@ -107,13 +102,7 @@ func (r FleetResult) Details() string {
 	if f := r.Failures(); len(f) > 0 {
 		fmt.Fprintf(&b, "chaos fleet: FAILED %s\n", strings.Join(f, ","))
 	}
-	for _, k := range slices.Sorted(maps.Keys(r.Violations)) {
-		l := r.Violations[k]
-		fmt.Fprintf(&b, "violated %s (%d):\n", k, len(l))
-		for _, x := range l[:min(len(l), 5)] {
-			fmt.Fprintf(&b, "  %s\n", x)
-		}
-	}
+	r.writeViolations(&b)
 	return b.String()
 }
 
@@ -198,17 +187,7 @@ func RunFleet(ctx context.Context, o FleetOptions) (FleetResult, error) {
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		broker.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { broker.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			broker.Process.Kill()
-			<-done
-		}
-	}()
+	defer stopBroker(broker)
 	fol, err := newFollower(brokerAddr, topicRecords, topicFinds, topicDLQ, topicPlan)
 	if err != nil {
 		return res, err

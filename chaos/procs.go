@@ -183,6 +183,21 @@ func startBroker(path string, args []string, log io.Writer, onLine func(string))
 	}
 }
 
+// stopBroker stops the broker process (resumed first, should it be
+// paused): SIGTERM, and SIGKILL after 10s.
+func stopBroker(broker *exec.Cmd) {
+	broker.Process.Signal(syscall.SIGCONT)
+	broker.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { broker.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		broker.Process.Kill()
+		<-done
+	}
+}
+
 // openLog opens (appends to) a process log in dir.
 func openLog(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)

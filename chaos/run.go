@@ -152,11 +152,7 @@ func (r Result) Line(runs int) string {
 // failures, and a few examples of each violation.
 func (r Result) Details() string {
 	var b strings.Builder
-	var checked []string
-	for _, k := range slices.Sorted(maps.Keys(r.Checked)) {
-		checked = append(checked, fmt.Sprintf("%s=%d", k, r.Checked[k]))
-	}
-	fmt.Fprintf(&b, "checked: %s\n", strings.Join(checked, " "))
+	r.writeChecked(&b)
 	fmt.Fprintf(&b, "input: %d objects, %d records, %d root events, %d planted unreadable (%d dead-lettered as expected); %d of %d webhook requests answered 2xx; time to alert p50 %s max %s; crashes %v\n",
 		r.Objects, r.Records, r.RootEvents, r.Hostile, r.HostileDLQ, r.Deliveries, r.Attempts, r.P50.Round(time.Millisecond), r.Max.Round(time.Millisecond), r.Crashes)
 	if len(r.DLQReasons) > 0 {
@@ -165,13 +161,7 @@ func (r Result) Details() string {
 	if f := r.Failures(); len(f) > 0 {
 		fmt.Fprintf(&b, "chaos: FAILED %s\n", strings.Join(f, ","))
 	}
-	for _, k := range slices.Sorted(maps.Keys(r.Violations)) {
-		l := r.Violations[k]
-		fmt.Fprintf(&b, "violated %s (%d):\n", k, len(l))
-		for _, x := range l[:min(len(l), 5)] {
-			fmt.Fprintf(&b, "  %s\n", x)
-		}
-	}
+	r.writeViolations(&b)
 	if r.Lost > 0 {
 		fmt.Fprintf(&b, "lost (%d): %s\n", r.Lost, strings.Join(r.LostIDs[:min(len(r.LostIDs), 20)], " "))
 	}
@@ -249,18 +239,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		broker.Process.Signal(syscall.SIGCONT)
-		broker.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { broker.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			broker.Process.Kill()
-			<-done
-		}
-	}()
+	defer stopBroker(broker)
 	logf("broker pid %d listening on :%d, reached through proxy %s", broker.Process.Pid, brokerPort, brokerAddr)
 
 	// The judge's reader of every topic; it dials the broker directly, so

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"rootwatch/internal/source"
 )
@@ -33,6 +34,14 @@ const (
 	// larger ones fewer messages.
 	DefaultItemObjects = 500
 )
+
+// positive is v, or def when v is not positive (an option left unset).
+func positive[T int | int64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
 
 // StateTopic is the compacted topic beside a plan topic that holds the
 // planner's progress (partition 0) and every worker's counters (partition 1).

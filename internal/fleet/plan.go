@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -103,21 +104,11 @@ type planner struct {
 }
 
 func newPlanner(o PlanOptions) (*planner, error) {
-	if o.Topic == "" {
-		o.Topic = DefaultTopic
-	}
-	if o.ItemObjects <= 0 {
-		o.ItemObjects = DefaultItemObjects
-	}
-	if o.BatchItems <= 0 {
-		o.BatchItems = DefaultBatchItems
-	}
-	if o.BatchEvery <= 0 {
-		o.BatchEvery = DefaultBatchEvery
-	}
-	if o.ProgressEvery <= 0 {
-		o.ProgressEvery = 30 * time.Second
-	}
+	o.Topic = cmp.Or(o.Topic, DefaultTopic)
+	o.ItemObjects = positive(o.ItemObjects, DefaultItemObjects)
+	o.BatchItems = positive(o.BatchItems, DefaultBatchItems)
+	o.BatchEvery = positive(o.BatchEvery, DefaultBatchEvery)
+	o.ProgressEvery = positive(o.ProgressEvery, 30*time.Second)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

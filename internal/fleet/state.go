@@ -46,21 +46,39 @@ type planRecord struct {
 	UpdatedAt time.Time `json:"updatedAt"`
 }
 
+// Counts are what work items produced: items done (DeadLetteredItems of
+// them could not be read at all), and their objects settled (DeadLettered
+// of them dead-lettered), records, findings, decompressed and stored bytes.
+type Counts struct {
+	Items, DeadLetteredItems int64
+	Objects, DeadLettered    int64
+	Records, Findings        int64
+	Bytes, Stored            int64
+}
+
+func (c *Counts) add(o Counts) {
+	c.Items += o.Items
+	c.DeadLetteredItems += o.DeadLetteredItems
+	c.Objects += o.Objects
+	c.DeadLettered += o.DeadLettered
+	c.Records += o.Records
+	c.Findings += o.Findings
+	c.Bytes += o.Bytes
+	c.Stored += o.Stored
+}
+
 // workerStats is what one worker process did (key "worker/<id>"),
-// published every few seconds and when it stops. Objects, Records... are
-// counted as the sink acknowledged them, re-reads included.
+// published with every commit, every few seconds and when it stops: the
+// Counts of the items it committed (an item read again after a kill is
+// counted again, as its output is in Kafka twice), and its items in flight.
 type workerStats struct {
 	ID         string    `json:"id"`
 	StartedAt  time.Time `json:"startedAt"`
 	UpdatedAt  time.Time `json:"updatedAt"`
 	Stopped    bool      `json:"stopped"`
 	Partitions int       `json:"partitions"`
-	// Items were done by this worker (DeadLetteredItems of them could not
-	// be read at all); InFlight are being read.
-	Items, DeadLetteredItems, InFlight int64
-	Objects, DeadLettered              int64
-	Records, Findings                  int64
-	Bytes, Stored                      int64
+	InFlight   int64     `json:"inFlight"`
+	Counts
 }
 
 // describe is a backfill spec as a person reads it.

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -34,9 +35,8 @@ type Status struct {
 	Planned, Done, InFlight int64
 	// Workers ever seen, and those in the consumer group now.
 	Workers, LiveWorkers int
-	// Sums of every worker's counters (re-reads after a kill included).
-	Objects, DeadLettered, Records, Findings, Bytes, Stored int64
-	DeadLetteredItems                                       int64
+	// Counts sum every worker's (re-reads after a kill included).
+	Counts
 	// Started is when the first worker started; At when this was read.
 	Started, At time.Time
 }
@@ -57,12 +57,8 @@ type StatusOptions struct {
 
 // ReadStatus reads the fleet's status from Kafka.
 func ReadStatus(ctx context.Context, o StatusOptions) (Status, error) {
-	if o.Topic == "" {
-		o.Topic = DefaultTopic
-	}
-	if o.Group == "" {
-		o.Group = DefaultGroup
-	}
+	o.Topic = cmp.Or(o.Topic, DefaultTopic)
+	o.Group = cmp.Or(o.Group, DefaultGroup)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -109,13 +105,7 @@ func ReadStatus(ctx context.Context, o StatusOptions) (Status, error) {
 		if live[w.ID] && !w.Stopped {
 			s.InFlight += w.InFlight
 		}
-		s.Objects += w.Objects
-		s.DeadLettered += w.DeadLettered
-		s.DeadLetteredItems += w.DeadLetteredItems
-		s.Records += w.Records
-		s.Findings += w.Findings
-		s.Bytes += w.Bytes
-		s.Stored += w.Stored
+		s.Counts.add(w.Counts)
 		if s.Started.IsZero() || w.StartedAt.Before(s.Started) {
 			s.Started = w.StartedAt
 		}

@@ -129,58 +129,20 @@ type worker struct {
 	fleet                                  atomic.Pointer[Status]
 
 	mu        sync.Mutex
-	committed counts // what the items this worker committed (or is committing) produced
-}
-
-// counts are what items produced.
-type counts struct {
-	Items, DeadLetteredItems        int64
-	Objects, DeadLettered           int64
-	Records, Findings, Bytes, Store int64
-}
-
-func (c *counts) add(o counts) {
-	c.Items += o.Items
-	c.DeadLetteredItems += o.DeadLetteredItems
-	c.Objects += o.Objects
-	c.DeadLettered += o.DeadLettered
-	c.Records += o.Records
-	c.Findings += o.Findings
-	c.Bytes += o.Bytes
-	c.Store += o.Store
+	committed Counts // what the items this worker committed (or is committing) produced
 }
 
 func newWorker(o WorkerOptions) (*worker, error) {
-	if o.Topic == "" {
-		o.Topic = DefaultTopic
-	}
-	if o.Group == "" {
-		o.Group = DefaultGroup
-	}
-	if o.MaxInFlight <= 0 {
-		o.MaxInFlight = DefaultMaxInFlight
-	}
-	if o.Retries <= 0 {
-		o.Retries = pipeline.DefaultBackfillRetries
-	}
-	if o.RetryBackoff <= 0 {
-		o.RetryBackoff = pipeline.DefaultBackfillRetryBackoff
-	}
-	if o.SessionTimeout <= 0 {
-		o.SessionTimeout = DefaultSessionTimeout
-	}
-	if o.CommitEvery <= 0 {
-		o.CommitEvery = DefaultCommitEvery
-	}
-	if o.StatsEvery <= 0 {
-		o.StatsEvery = DefaultStatsEvery
-	}
-	if o.ProgressEvery <= 0 {
-		o.ProgressEvery = 30 * time.Second
-	}
-	if o.ShutdownGrace <= 0 {
-		o.ShutdownGrace = pipeline.DefaultShutdownGrace
-	}
+	o.Topic = cmp.Or(o.Topic, DefaultTopic)
+	o.Group = cmp.Or(o.Group, DefaultGroup)
+	o.MaxInFlight = positive(o.MaxInFlight, DefaultMaxInFlight)
+	o.Retries = positive(o.Retries, pipeline.DefaultBackfillRetries)
+	o.RetryBackoff = positive(o.RetryBackoff, pipeline.DefaultBackfillRetryBackoff)
+	o.SessionTimeout = positive(o.SessionTimeout, DefaultSessionTimeout)
+	o.CommitEvery = positive(o.CommitEvery, DefaultCommitEvery)
+	o.StatsEvery = positive(o.StatsEvery, DefaultStatsEvery)
+	o.ProgressEvery = positive(o.ProgressEvery, 30*time.Second)
+	o.ShutdownGrace = positive(o.ShutdownGrace, pipeline.DefaultShutdownGrace)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -285,23 +247,23 @@ type partition struct {
 	win       *pipeline.Window[int64] // positions are next offsets: what to commit
 
 	mu   sync.Mutex
-	done map[int64]counts // items done and not yet committed, by next offset
+	done map[int64]Counts // items done and not yet committed, by next offset
 }
 
 // finish notes what the item before offset next produced, and lets the
 // commit pass it.
-func (p *partition) finish(seq, next int64, c counts) {
+func (p *partition) finish(seq, next int64, c Counts) {
 	p.mu.Lock()
 	p.done[next] = c
 	p.mu.Unlock()
 	p.win.Complete(seq)
 }
 
-// take removes and sums the counts of the items below next (committed).
-func (p *partition) take(next int64) counts {
+// take removes and sums the Counts of the items below next (committed).
+func (p *partition) take(next int64) Counts {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var sum counts
+	var sum Counts
 	for off, c := range p.done {
 		if off <= next {
 			sum.add(c)
@@ -319,7 +281,7 @@ func (w *worker) generation(gctx context.Context, gen *kafkago.Generation) {
 	ids := []int{}
 	for _, pa := range gen.Assignments[w.o.Topic] {
 		parts[pa.ID] = &partition{id: pa.ID, start: pa.Offset, committed: pa.Offset, win: pipeline.NewWindow(w.o.MaxInFlight, pa.Offset),
-			done: map[int64]counts{}}
+			done: map[int64]Counts{}}
 		ids = append(ids, pa.ID)
 	}
 	w.setPartitions(len(parts))
@@ -440,7 +402,7 @@ func (w *worker) gaugeInFlight() {
 
 // item reads one work item's objects; true once every one is settled,
 // with what they produced.
-func (w *worker) item(ctx context.Context, part int, m kafkago.Message) (counts, bool) {
+func (w *worker) item(ctx context.Context, part int, m kafkago.Message) (Counts, bool) {
 	raw := string(m.Value)
 	id := fmt.Sprintf("%s/%d/%d", w.o.Topic, part, m.Offset)
 	it, err := DecodeItem(m.Value)
@@ -456,7 +418,7 @@ func (w *worker) item(ctx context.Context, part int, m kafkago.Message) (counts,
 		case ctx.Err() == nil:
 			w.stop(fmt.Errorf("backfill worker stopped: %s: %w", it, err))
 		}
-		return counts{}, false
+		return Counts{}, false
 	}
 	if len(objs) != it.Objects {
 		w.log.Info("item lists differently than when it was planned", "item", id, "planned", it.Objects, "listed", len(objs))
@@ -496,8 +458,8 @@ func (w *worker) list(ctx context.Context, it Item) ([]source.Object, error) {
 
 // readAll reads objs through the settler; true when every one was
 // settled, with what they produced.
-func (w *worker) readAll(ctx context.Context, objs []source.Object, item string) (counts, bool) {
-	var c counts
+func (w *worker) readAll(ctx context.Context, objs []source.Object, item string) (Counts, bool) {
+	var c Counts
 	if len(objs) == 0 {
 		return c, true
 	}
@@ -517,7 +479,7 @@ func (w *worker) readAll(ctx context.Context, objs []source.Object, item string)
 		c.Records += r.Records
 		c.Findings += r.Findings
 		c.Bytes += r.Bytes
-		c.Store += r.Stored
+		c.Stored += r.Stored
 		if left -= n; left == 0 {
 			close(done)
 		}
@@ -535,11 +497,11 @@ func (w *worker) readAll(ctx context.Context, objs []source.Object, item string)
 
 // deadLetterItem writes a DLQ entry for an item that cannot be read at
 // all (not an item, or its listing is denied); true once it is durable.
-func (w *worker) deadLetterItem(id, raw, reason string, err error) (counts, bool) {
+func (w *worker) deadLetterItem(id, raw, reason string, err error) (Counts, bool) {
 	e := pipeline.DLQEntry{Reason: reason, Error: fmt.Sprintf("backfill item %s: %v", id, err), Source: "s3", MessageID: id, Item: raw}
 	if werr := pipeline.WriteDLQ(w.set.Context(), w.o.Sink, w.o.Metrics, e); werr != nil {
 		w.stop(fmt.Errorf("backfill worker stopped: %w", werr))
-		return counts{}, false
+		return Counts{}, false
 	}
 	w.log.Warn("item dead-lettered", "item", id, "reason", reason, "err", err)
 	w.items.Add(1)
@@ -547,7 +509,7 @@ func (w *worker) deadLetterItem(id, raw, reason string, err error) (counts, bool
 	if m := w.o.FleetMetrics; m != nil {
 		m.Items.WithLabelValues("dead-lettered").Inc()
 	}
-	return counts{Items: 1, DeadLetteredItems: 1}, true
+	return Counts{Items: 1, DeadLetteredItems: 1}, true
 }
 
 // commit commits, per partition, the offset of the oldest item not done,
@@ -557,7 +519,7 @@ func (w *worker) deadLetterItem(id, raw, reason string, err error) (counts, bool
 // as its output is in Kafka twice.
 func (w *worker) commit(ctx context.Context, gen *kafkago.Generation, parts map[int]*partition) {
 	offs := map[int]int64{}
-	var sum counts
+	var sum Counts
 	for id, p := range parts {
 		if pos := p.win.Position(); pos > p.committed {
 			offs[id] = pos
@@ -592,8 +554,7 @@ func (w *worker) publish(ctx context.Context, stopped bool) {
 	c := w.committed
 	w.mu.Unlock()
 	st := workerStats{ID: w.o.ID, StartedAt: w.started.UTC(), UpdatedAt: time.Now().UTC(), Stopped: stopped,
-		Partitions: int(w.partitions.Load()), InFlight: w.inflight.Load(), Items: c.Items, DeadLetteredItems: c.DeadLetteredItems,
-		Objects: c.Objects, DeadLettered: c.DeadLettered, Records: c.Records, Findings: c.Findings, Bytes: c.Bytes, Stored: c.Store}
+		Partitions: int(w.partitions.Load()), InFlight: w.inflight.Load(), Counts: c}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := w.state.write(pctx, workerPartition, "worker/"+w.o.ID, st); err != nil {
