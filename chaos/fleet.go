@@ -17,13 +17,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
-	"rootwatch/internal/cloudtrail"
-	"rootwatch/internal/gen"
 	"rootwatch/internal/source/s3test"
 )
 
@@ -188,55 +184,27 @@ func RunFleet(ctx context.Context, o FleetOptions) (FleetResult, error) {
 		return res, err
 	}
 	defer stopBroker(broker)
-	fol, err := newFollower(brokerAddr, topicRecords, topicFinds, topicDLQ, topicPlan)
+	fol, stopFol, err := follow(ctx, brokerAddr, topicRecords, topicFinds, topicDLQ, topicPlan)
 	if err != nil {
 		return res, err
 	}
-	defer fol.close()
-	folCtx, stopFol := context.WithCancel(ctx)
 	defer stopFol()
-	go fol.run(folCtx)
 
 	// The bucket, and an S3 endpoint for the planner and one per worker.
 	backend := gofakes3.New(s3mem.New(), gofakes3.WithoutVersioning()).Server()
 	plannerS3 := httptest.NewServer(backend)
 	defer plannerS3.Close()
 	s3c := s3test.NewClient(plannerS3.URL)
-	put := func(key string, body []byte) error {
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		_, err := s3c.PutObject(pctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = s3c.CreateBucket(cctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
-	cancel()
+	in, err := upload(ctx, s3c, o.Seed, o.Files, o.RecordsPerFile, o.RootShare)
 	if err != nil {
-		return res, fmt.Errorf("create bucket: %w", err)
+		return res, err
 	}
-	exp := &FleetExpected{Objects: map[string][]string{}, Hostile: map[string]bool{}, Partitions: o.Partitions}
-	truth, err := gen.Generate(gen.Config{Seed: o.Seed, Files: o.Files, RecordsPerFile: o.RecordsPerFile, RootShare: o.RootShare, Workers: 1, Bucket: bucket},
-		func(key string, gz []byte) error {
-			if cloudtrail.IsDigest(key) {
-				return nil
-			}
-			ids, err := eventIDs(gz)
-			if err != nil {
-				return fmt.Errorf("read back %s: %w", key, err)
-			}
-			exp.Objects[key] = ids
-			res.Records += len(ids)
-			return put(key, gz)
-		})
-	if err != nil {
-		return res, fmt.Errorf("generate logs: %w", err)
+	exp := &FleetExpected{Objects: in.objects, Hostile: map[string]bool{}, Partitions: o.Partitions}
+	for _, h := range in.hostile {
+		exp.Hostile[h] = true
 	}
-	for _, h := range hostileObjects() {
-		if err := put(h.key, h.body); err != nil {
-			return res, fmt.Errorf("put %s: %w", h.key, err)
-		}
-		exp.Hostile[h.key] = true
-	}
+	truth := in.truth
+	res.Records = in.records
 	exp.Root = truth.Root
 	res.Objects, res.RootEvents, res.Hostile = len(exp.Objects), len(truth.Root), len(exp.Hostile)
 	logf("%d files, %d records, %d root events uploaded, %d unreadable objects planted; broker pid %d on %s",

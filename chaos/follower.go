@@ -117,6 +117,25 @@ func newFollower(direct string, topics ...string) (*follower, error) {
 	return f, nil
 }
 
+// follow starts a follower of topics at direct, reading until stop (or ctx ends).
+func follow(ctx context.Context, direct string, topics ...string) (f *follower, stop func(), err error) {
+	f, err = newFollower(direct, topics...)
+	if err != nil {
+		return nil, nil, err
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.run(fctx)
+	}()
+	return f, func() {
+		cancel()
+		<-done
+		f.close()
+	}, nil
+}
+
 // run reads until ctx ends.
 func (f *follower) run(ctx context.Context) {
 	for ctx.Err() == nil {

@@ -243,63 +243,29 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 	// The judge's reader of every topic; it dials the broker directly, so
 	// that faults do not hold it and its traffic is not taken for a client's.
-	fol, err := newFollower(direct, topicRecords, topicFinds, topicDLQ, topicAlertDL, topicState)
+	fol, stopFol, err := follow(ctx, direct, topicRecords, topicFinds, topicDLQ, topicAlertDL, topicState)
 	if err != nil {
 		return res, err
 	}
-	defer fol.close()
-	folCtx, stopFol := context.WithCancel(ctx)
 	defer stopFol()
-	go fol.run(folCtx)
 
 	// S3 with the generated logs and a few planted unreadable objects.
 	fs3 := NewFaultyS3()
 	s3srv := httptest.NewServer(fs3)
 	defer s3srv.Close()
 	s3c := s3test.NewClient(s3srv.URL)
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = s3c.CreateBucket(cctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
-	cancel()
+	in, err := upload(ctx, s3c, o.Seed, o.Files, o.RecordsPerFile, o.RootShare)
 	if err != nil {
-		return res, fmt.Errorf("create bucket: %w", err)
+		return res, err
 	}
-	put := func(key string, body []byte) error {
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		_, err := s3c.PutObject(pctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
-		return err
-	}
-	exp := &expectation{Expected: Expected{Channels: Channels, Objects: map[string][]string{}, Hostile: map[string]bool{},
+	exp := &expectation{Expected: Expected{Channels: Channels, Objects: in.objects, Hostile: map[string]bool{},
 		Messages: map[string][]string{}, SentAt: map[string]time.Time{}}}
-	var keys []string
-	truth, err := gen.Generate(gen.Config{Seed: o.Seed, Files: o.Files, RecordsPerFile: o.RecordsPerFile, RootShare: o.RootShare, Workers: 1, Bucket: bucket},
-		func(key string, gz []byte) error {
-			if cloudtrail.IsDigest(key) {
-				return nil
-			}
-			ids, err := eventIDs(gz)
-			if err != nil {
-				return fmt.Errorf("read back %s: %w", key, err)
-			}
-			keys = append(keys, key)
-			exp.Objects[key] = ids
-			res.Records += len(ids)
-			return put(key, gz)
-		})
-	if err != nil {
-		return res, fmt.Errorf("generate logs: %w", err)
+	keys, hostile, truth := in.keys, in.hostile, in.truth
+	for _, h := range hostile {
+		exp.Hostile[h] = true
 	}
 	exp.Root = truth.Root
-	res.RootEvents, res.Objects = len(truth.Root), len(keys)
-	var hostile []string
-	for _, h := range hostileObjects() {
-		if err := put(h.key, h.body); err != nil {
-			return res, fmt.Errorf("put %s: %w", h.key, err)
-		}
-		exp.Hostile[h.key] = true
-		hostile = append(hostile, h.key)
-	}
-	res.Hostile = len(hostile)
+	res.Records, res.RootEvents, res.Objects, res.Hostile = in.records, len(truth.Root), len(keys), len(hostile)
 	logf("%d files, %d records, %d root events uploaded, %d unreadable objects planted", len(keys), truth.Records, len(truth.Root), len(hostile))
 
 	// The fake channels.
@@ -685,6 +651,58 @@ channels:
 	}
 	fmt.Fprintf(&b, "routes:\n  - name: everything\n    channels: [%s]\n", strings.Join(Channels, ", "))
 	return b.String()
+}
+
+// input is what a run puts in its bucket: generated logs, with the
+// eventIDs of their records read back, and the planted unreadable objects.
+type input struct {
+	objects map[string][]string // readable object -> eventIDs of its records
+	keys    []string            // the readable objects, as generated
+	hostile []string            // the planted unreadable objects
+	records int
+	truth   gen.Truth
+}
+
+// upload creates the run's bucket and fills it (internal/gen with seed,
+// files, records per file and root share; then hostileObjects).
+func upload(ctx context.Context, s3c *s3.Client, seed uint64, files, perFile int, rootShare float64) (*input, error) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err := s3c.CreateBucket(cctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("create bucket: %w", err)
+	}
+	put := func(key string, body []byte) error {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := s3c.PutObject(pctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
+		return err
+	}
+	in := &input{objects: map[string][]string{}}
+	in.truth, err = gen.Generate(gen.Config{Seed: seed, Files: files, RecordsPerFile: perFile, RootShare: rootShare, Workers: 1, Bucket: bucket},
+		func(key string, gz []byte) error {
+			if cloudtrail.IsDigest(key) {
+				return nil
+			}
+			ids, err := eventIDs(gz)
+			if err != nil {
+				return fmt.Errorf("read back %s: %w", key, err)
+			}
+			in.keys = append(in.keys, key)
+			in.objects[key] = ids
+			in.records += len(ids)
+			return put(key, gz)
+		})
+	if err != nil {
+		return nil, fmt.Errorf("generate logs: %w", err)
+	}
+	for _, h := range hostileObjects() {
+		if err := put(h.key, h.body); err != nil {
+			return nil, fmt.Errorf("put %s: %w", h.key, err)
+		}
+		in.hostile = append(in.hostile, h.key)
+	}
+	return in, nil
 }
 
 // eventIDs reads back the eventID of every record of a generated file.
