@@ -235,12 +235,13 @@ type PathStat struct {
 	Path string `json:"path"`
 	// First is how many root calls arrived first by this path; ThenOther
 	// how many of those arrived by the other path afterwards, and
-	// OtherLater how much later (median and 90th percentile, seconds;
-	// NaN when none).
-	First         float64 `json:"first"`
-	ThenOther     float64 `json:"thenOther"`
-	OtherLaterP50 float64 `json:"otherLaterP50"`
-	OtherLaterP90 float64 `json:"otherLaterP90"`
+	// OtherLater how much later (mean, median and 90th percentile,
+	// seconds; NaN when none).
+	First          float64 `json:"first"`
+	ThenOther      float64 `json:"thenOther"`
+	OtherLaterMean float64 `json:"otherLaterMean"`
+	OtherLaterP50  float64 `json:"otherLaterP50"`
+	OtherLaterP90  float64 `json:"otherLaterP90"`
 	// Detected is how many findings came by this path as the first copy
 	// of their root call by it; DetectP50/P90 their time to detect.
 	Detected  float64 `json:"detected"`
@@ -277,6 +278,7 @@ func pathStats(fams []*dto.MetricFamily) []PathStat {
 			case "rootwatch_alert_second_copy_delay_seconds":
 				ps := get(label(m, "first"))
 				ps.ThenOther = float64(m.GetHistogram().GetSampleCount())
+				ps.OtherLaterMean = m.GetHistogram().GetSampleSum() / ps.ThenOther
 				ps.OtherLaterP50, ps.OtherLaterP90 = histQuantile(0.5, m.GetHistogram()), histQuantile(0.9, m.GetHistogram())
 			case "rootwatch_alert_time_to_detect_seconds":
 				ps := get(label(m, "path"))
