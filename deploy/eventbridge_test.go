@@ -133,6 +133,7 @@ type cfnTemplate struct {
 	Conditions map[string]any `yaml:"Conditions"`
 	Resources  map[string]struct {
 		Type       string         `yaml:"Type"`
+		Condition  string         `yaml:"Condition"`
 		Properties map[string]any `yaml:"Properties"`
 	} `yaml:"Resources"`
 	Outputs map[string]any `yaml:"Outputs"`
@@ -257,7 +258,15 @@ func TestEventBridgeTemplates(t *testing.T) {
 				if principal == "events.amazonaws.com" {
 					var allowed []string
 					for _, a := range s["Condition"].(map[string]any)["ArnEquals"].(map[string]any)["aws:SourceArn"].([]any) {
-						allowed = append(allowed, fmt.Sprint(a.(map[string]any)["Fn::GetAtt"].([]any)[0]))
+						arn := a.(map[string]any)
+						if cond, ok := arn["Fn::If"].([]any); ok { // a rule that exists only under a condition
+							arn = cond[1].(map[string]any)
+							rule := fmt.Sprint(arn["Fn::GetAtt"].([]any)[0])
+							if got := c.Resources[rule].Condition; got != cond[0] {
+								t.Errorf("queue policy allows %s under condition %v, but the rule exists under %q", rule, cond[0], got)
+							}
+						}
+						allowed = append(allowed, fmt.Sprint(arn["Fn::GetAtt"].([]any)[0]))
 					}
 					sort.Strings(allowed)
 					if !slices.Equal(allowed, queueRules) {
