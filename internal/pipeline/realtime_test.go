@@ -2,15 +2,11 @@ package pipeline_test
 
 import (
 	"encoding/json"
-	"errors"
 	"slices"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"rootwatch/internal/failure"
 	"rootwatch/internal/fixtures"
@@ -134,17 +130,7 @@ func TestRealtimeEventsShareTheQueueWithS3Notifications(t *testing.T) {
 // once Kafka is back its finding arrives and the message is deleted.
 func TestRealtimeEventWaitsForKafka(t *testing.T) {
 	e := newEnv(t, 30, nil)
-	var down atomic.Bool
-	down.Store(true)
-	var refused atomic.Int64
-	e.cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		e.cluster.KeepControl()
-		if down.Load() {
-			refused.Add(1)
-			return nil, errors.New("kafka is down"), true
-		}
-		return nil, nil, false
-	})
+	down, refused := e.refuseProduce()
 	ev := fixtures.EventNamed("root console sign-in")
 	e.send(ev.Body)
 	r := e.start(runOpts{backoff: time.Second, writer: kafka.WriterOptions{MaxAttempts: 2}})

@@ -97,21 +97,14 @@ type Notification struct {
 var ErrUnknownFormat = errors.New("unknown notification format")
 
 type s3EventRecord struct {
-	EventSource string `json:"eventSource"`
-	EventName   string `json:"eventName"`
-	S3          *struct {
-		Bucket struct {
-			Name string `json:"name"`
-		} `json:"bucket"`
-		Object struct {
-			Key  *string `json:"key"`
-			Size int64   `json:"size"`
-		} `json:"object"`
-	} `json:"s3"`
+	EventSource string    `json:"eventSource"`
+	EventName   string    `json:"eventName"`
+	S3          *s3Object `json:"s3"`
 }
 
-// s3Detail is the detail of an EventBridge S3 "Object Created" event.
-type s3Detail struct {
+// s3Object names an object: the "s3" member of an S3 event record, and
+// the detail of an EventBridge S3 "Object Created" event.
+type s3Object struct {
 	Bucket struct {
 		Name string `json:"name"`
 	} `json:"bucket"`
@@ -199,7 +192,7 @@ func parse(body []byte, inSNS bool) (Notification, error) {
 			return Notification{}, fmt.Errorf("%w: EventBridge event %s from %s is neither a CloudTrail event nor an S3 object event",
 				ErrUnknownFormat, quote(e.DetailType), quote(e.Source))
 		}
-		var d s3Detail
+		var d s3Object
 		if err := json.Unmarshal(e.Detail, &d); err != nil {
 			return Notification{}, fmt.Errorf("%w: EventBridge S3 event detail: %v", ErrUnknownFormat, err)
 		}
