@@ -99,6 +99,7 @@ type copyResult struct {
 func (s *partState) trackCopies(f *match.Finding, res ingestResult, now time.Time, dedupTTL time.Duration) copyResult {
 	path := pathOf(f)
 	if res.outcome != OutcomeDuplicate {
+		delete(s.arrivals, f.EventID) // left by an entry that expired before the tick removed it
 		if path != match.PathS3 {
 			a := &arrival{First: path, At: now.UnixMilli()}
 			if res.inc != nil {
