@@ -29,11 +29,12 @@ type pages struct {
 	keys  map[string]bool
 	seen  map[string]int
 	paths map[string][]match.Path
+	first map[string]time.Time // when a notification first carried the eventID
 	bad   int
 }
 
 func newPages() *pages {
-	return &pages{keys: map[string]bool{}, seen: map[string]int{}, paths: map[string][]match.Path{}}
+	return &pages{keys: map[string]bool{}, seen: map[string]int{}, paths: map[string][]match.Path{}, first: map[string]time.Time{}}
 }
 
 func (p *pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -57,6 +58,9 @@ func (p *pages) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, f := range body.Findings {
 		p.seen[f.EventID]++
 		p.paths[f.EventID] = append(p.paths[f.EventID], f.Path)
+		if p.first[f.EventID].IsZero() {
+			p.first[f.EventID] = time.Now()
+		}
 	}
 }
 
@@ -153,8 +157,12 @@ func TestRealtimeAndS3PathsPageOnce(t *testing.T) {
 	d := fixtures.EventNamed("assumed-root session action").WithEventID("dddddddd-0000-4000-8000-000000000004")
 
 	// EventBridge first (raw), the log file minutes later.
+	sentA := time.Now()
 	e.send(a.Body)
 	paged(a)
+	hook.mu.Lock()
+	t.Logf("measured: EventBridge event on the queue -> page at the webhook: %s", hook.first[a.EventID()].Sub(sentA).Round(time.Millisecond))
+	hook.mu.Unlock()
 	deliverS3(a)
 	both("eventbridge", 1)
 	// The log file first, EventBridge late (through SNS).
@@ -163,8 +171,12 @@ func TestRealtimeAndS3PathsPageOnce(t *testing.T) {
 	publish(b.Body)
 	both("s3", 1)
 	// The log file only (over 256 KB, or a region without the rule).
+	sentC := time.Now()
 	deliverS3(c)
 	paged(c)
+	hook.mu.Lock()
+	t.Logf("measured: log file in the bucket and notified -> page at the webhook: %s", hook.first[c.EventID()].Sub(sentC).Round(time.Millisecond))
+	hook.mu.Unlock()
 	// An assumed-root session action, EventBridge first through SNS.
 	publish(d.Body)
 	paged(d)
