@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"rootwatch/internal/cli"
+	"rootwatch/internal/fleet"
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/pipeline"
 	"rootwatch/internal/source"
@@ -56,6 +57,14 @@ type settings struct {
 	Rate       float64 `yaml:"rate"`
 	Progress   string  `yaml:"progress"`
 
+	Plan               bool          `yaml:"plan"`
+	Status             bool          `yaml:"status"`
+	TopicBackfill      string        `yaml:"topic_backfill"`
+	BackfillPartitions int           `yaml:"backfill_partitions"`
+	ItemObjects        int           `yaml:"item_objects"`
+	Group              string        `yaml:"group"`
+	SessionTimeout     time.Duration `yaml:"session_timeout"`
+
 	MaxRecordBytes int   `yaml:"max_record_bytes"`
 	MaxObjectBytes int64 `yaml:"max_object_bytes"`
 
@@ -70,8 +79,9 @@ type settings struct {
 // config-file key (the field's yaml path); see internal/cli.
 func command(s *settings) *cli.Command {
 	c := &cli.Command{Name: "ingest", Usage: usageText, Env: true, File: s}
-	c.String(&s.Source, "source", "", "where CloudTrail files come from: sqs://<queue-url or name>, s3://bucket/prefix?from=YYYY-MM-DD[&to=..&accounts=..&regions=..] (backfill), or a local file or folder").Required()
-	c.Enum(&s.Sink, "sink", "", []string{"kafka", "stdout"}, "kafka, or stdout (one Finding JSON per line; summary on stderr)").Required()
+	c.String(&s.Source, "source", "", "where CloudTrail files come from: sqs://<queue-url or name>, s3://bucket/prefix?from=YYYY-MM-DD[&to=..&accounts=..&regions=..] (backfill), kafka://<plan topic> (a fleet backfill worker), or a local file or folder").Required()
+	// --sink is required except with --status (checked in ingest).
+	c.Enum(&s.Sink, "sink", "", []string{"kafka", "stdout"}, "kafka, or stdout (one Finding JSON per line; summary on stderr)")
 
 	c.List(&s.Kafka.Brokers, "brokers", nil, "Kafka bootstrap brokers, comma-separated host:port")
 	c.String(&s.Kafka.ClientID, "kafka-client-id", "rootwatch-ingest", "Kafka client id")
@@ -100,7 +110,7 @@ func command(s *settings) *cli.Command {
 	c.Int(&s.S3Inflight, "s3-inflight", pipeline.DefaultS3Inflight, "objects fetched from S3 at once (requests in flight plus bodies waiting for a worker): hides S3's latency per request; about objects/s x latency, e.g. 128 for 2,500/s at 50 ms")
 	c.Int64(&s.S3InflightBytes, "s3-inflight-bytes", pipeline.DefaultS3InflightBytes, "most memory for fetched object bodies (stored size); an object over an eighth of it is streamed, not held")
 	c.Int(&s.ListConcurrency, "list-concurrency", source.DefaultListConcurrency, "backfill: day folders listed at once (also accounts whose regions are looked up at once)")
-	c.Int(&s.MaxInFlight, "max-inflight", 0, "SQS messages in progress at once (0: 2*(s3-inflight+workers+queue))")
+	c.Int(&s.MaxInFlight, "max-inflight", 0, "SQS messages, or fleet backfill work items (kafka://), in progress at once (0: 2*(s3-inflight+workers+queue) for SQS, 32 for kafka://)")
 	c.Int(&s.Receivers, "receivers", source.DefaultReceivers, "SQS receives at once (each brings up to 10 messages)")
 	c.Duration(&s.WaitTime, "wait-time", source.DefaultWaitTime, "SQS long-poll wait (at most 20s)")
 	c.Duration(&s.Visibility, "visibility-timeout", source.DefaultVisibilityTimeout, "SQS visibility timeout, renewed every third of it while a message is in progress")
@@ -111,8 +121,16 @@ func command(s *settings) *cli.Command {
 	c.Duration(&s.ShutdownGrace, "shutdown-grace", pipeline.DefaultShutdownGrace, "on SIGTERM, how long in-flight messages may finish before they are released")
 
 	c.String(&s.Checkpoint, "checkpoint", "", "backfill checkpoint file (a stopped backfill resumes from it)")
-	c.Float(&s.Rate, "rate", 0, "backfill: most objects started per second (0: no limit)")
-	c.Enum(&s.Progress, "progress", "auto", []string{"auto", "bar", "log", "none"}, "backfill progress: a bar, log lines, or none; auto: a bar on a terminal, else log lines")
+	c.Float(&s.Rate, "rate", 0, "backfill: most objects started per second, per process (0: no limit)")
+	c.Enum(&s.Progress, "progress", "auto", []string{"auto", "bar", "log", "none"}, "backfill progress (and --status): a bar, log lines, or none; auto: a bar on a terminal, else log lines (--status: one report)")
+
+	c.Bool(&s.Plan, "plan", "with an s3:// backfill source: write its work items to the plan topic (--topic-backfill) for fleet workers instead of reading the objects; resumes where a stopped plan ended")
+	c.Bool(&s.Status, "status", "with a kafka:// source: show how far the fleet backfill is (items planned, done, in flight, records, findings, rate, ETA) and exit")
+	c.String(&s.TopicBackfill, "topic-backfill", fleet.DefaultTopic, "--plan: the plan topic the work items are written to (workers read it as kafka://<topic>)")
+	c.Int(&s.BackfillPartitions, "backfill-partitions", fleet.DefaultPartitions, "partitions of a plan topic created by --create-topics: the most workers that can share a backfill")
+	c.Int(&s.ItemObjects, "item-objects", fleet.DefaultItemObjects, "--plan: most objects in one work item (a run of keys in one day folder); a killed worker re-reads its items in flight")
+	c.String(&s.Group, "group", fleet.DefaultGroup, "kafka:// source: the consumer group the backfill workers share the plan in")
+	c.Duration(&s.SessionTimeout, "session-timeout", fleet.DefaultSessionTimeout, "kafka:// source: how soon the items of a worker that stopped answering move to the others")
 
 	c.Int(&s.MaxRecordBytes, "max-record-bytes", 0, "largest record accepted (0: 16 MiB)")
 	c.Int64(&s.MaxObjectBytes, "max-object-bytes", 0, "largest decompressed object accepted (0: 8 GiB)")

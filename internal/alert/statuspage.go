@@ -120,6 +120,7 @@ type statusPage struct {
 	FindingsTotal float64
 	Sends         []statusSend
 	PerMinute     func(float64) string
+	Paths         []PathStat // the real-time and log-file paths (paths.go)
 }
 
 // statusAccount is one row of the root-use table; the values from
@@ -196,6 +197,7 @@ func (s *Service) status() statusPage {
 			}
 		}
 	}
+	p.Paths = pathStats(fams)
 	sort.Slice(p.Findings, func(i, j int) bool { return p.Findings[i].Name < p.Findings[j].Name })
 	for _, v := range sends {
 		p.Sends = append(p.Sends, *v)
@@ -311,6 +313,8 @@ code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}
 </table>
 {{else}}<p class="muted">No incident notified since this process started.</p>{{end}}
 </section>
+
+{{template "paths" .}}
 
 <section id="pipeline">
 <h2>Pipeline</h2>

@@ -15,8 +15,9 @@ const arenaBlockSize = 256 << 10
 
 // arenaBlock is one block of record bytes, shared by the chunks (sink
 // Writes) whose records it holds. refs counts the chunks not yet
-// acknowledged, plus one while an emitter still appends to it; at zero
-// the block goes back to the pool.
+// acknowledged (and, before a chunk is written, its records waiting in the
+// emitter), plus one while an emitter still appends to it; at zero the
+// block goes back to the pool.
 type arenaBlock struct {
 	buf    []byte
 	refs   atomic.Int32
@@ -71,14 +72,13 @@ type chunk struct {
 
 var chunks = sync.Pool{New: func() any { return new(chunk) }}
 
+// newChunk is the Acker of n records in blocks; it takes over one
+// reference to each block (the emitter's, taken when a record went in).
 func newChunk(t *tracker, n int, blocks []*arenaBlock) *chunk {
 	c := chunks.Get().(*chunk)
 	c.t = t
 	c.left.Store(int64(n))
 	c.blocks = append(c.blocks[:0], blocks...)
-	for _, b := range blocks {
-		b.refs.Add(1)
-	}
 	return c
 }
 

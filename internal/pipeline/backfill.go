@@ -4,27 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 
-	"rootwatch/internal/backoff"
-	"rootwatch/internal/failure"
-	"rootwatch/internal/match"
 	"rootwatch/internal/progress"
 	"rootwatch/internal/source"
-)
-
-// Defaults of BackfillRun.
-const (
-	// DefaultBackfillRetries is how often an object that failed
-	// transiently is tried again before the backfill stops.
-	DefaultBackfillRetries = 5
-	// DefaultBackfillRetryBackoff is the first wait before trying an object
-	// again; it doubles, up to 64 times itself.
-	DefaultBackfillRetryBackoff = time.Second
 )
 
 // BackfillRun configures RunBackfill.
@@ -42,9 +28,8 @@ type BackfillRun struct {
 	// regions are asked for at once at the start.
 	ListConcurrency int
 	// Retries is how often an object that failed transiently is tried again
-	// before the backfill stops with an error (default
-	// DefaultBackfillRetries), backing off from RetryBackoff (default
-	// DefaultBackfillRetryBackoff).
+	// before the backfill stops with an error, backing off from
+	// RetryBackoff (see SettlerOptions).
 	Retries      int
 	RetryBackoff time.Duration
 	// Progress receives a progress bar (Terminal) or a line every
@@ -77,12 +62,6 @@ type BackfillSummary struct {
 // error, the checkpoint left before that object or folder.
 func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	o.defaults()
-	if o.Retries <= 0 {
-		o.Retries = DefaultBackfillRetries
-	}
-	if o.RetryBackoff <= 0 {
-		o.RetryBackoff = DefaultBackfillRetryBackoff
-	}
 	if o.ListConcurrency <= 0 {
 		o.ListConcurrency = source.DefaultListConcurrency
 	}
@@ -110,12 +89,10 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	}
 	o.Logger.Info("backfill", "accounts", len(plan.Accounts), "folders", plan.Len(), "list_concurrency", o.ListConcurrency,
 		"s3_inflight", o.S3Inflight, "workers", o.Workers)
-	work, cancelWork := o.workContext(ctx)
-	defer cancelWork()
-	b := &backfill{o: o, work: work, workers: NewWorkers(work, o.Common), opener: o.s3Opener(o.S3), plan: plan,
-		from: cp, fromAhead: map[source.Folder]aheadMark{},
-		win:         newFolderWindow(max(1024, 4*o.ListConcurrency), max(1024, 4*(max(o.S3Inflight, 0)+o.Workers+o.Queue)), cp.Position),
-		retry:       backoff.Policy{Base: o.RetryBackoff, Max: o.RetryBackoff << 6},
+	set := NewSettler(ctx, o.Common, SettlerOptions{S3: o.S3, Retries: o.Retries, RetryBackoff: o.RetryBackoff,
+		OnFatal: func(error) { stopListing() }})
+	b := &backfill{o: o, set: set, plan: plan, from: cp, fromAhead: map[source.Folder]aheadMark{},
+		win:         newFolderWindow(max(1024, 4*o.ListConcurrency), max(1024, 4*o.InFlightObjects()), cp.Position),
 		stopListing: stopListing}
 	for _, a := range cp.Ahead {
 		b.fromAhead[a.Folder] = a
@@ -123,13 +100,13 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	stopProgress := b.reportProgress(listCtx)
 	stopSaving := ckpt.saveEvery(time.Second, b.checkpoint, o.Logger)
 	listErr := b.list(listCtx)
-	b.inflight.Wait()
-	b.workers.Close()
+	set.Close()
 	stopSaving()
 	stopProgress()
 
-	sum.Objects, sum.DeadLettered = b.done.Objects.Load(), b.done.DeadLettered.Load()
-	sum.Records, sum.Findings, sum.Bytes = b.done.Records.Load(), b.done.Findings.Load(), b.done.Bytes.Load()
+	done := set.Counters()
+	sum.Objects, sum.DeadLettered = done.Objects.Load(), done.DeadLettered.Load()
+	sum.Records, sum.Findings, sum.Bytes = done.Records.Load(), done.Findings.Load(), done.Bytes.Load()
 	switch {
 	case b.fatal() != nil:
 		return sum, b.fatal()
@@ -150,21 +127,14 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 // backfill is one RunBackfill in progress.
 type backfill struct {
 	o           BackfillRun
-	work        context.Context // object reads; outlives the listing by ShutdownGrace
-	workers     *Workers
-	opener      source.S3Opener
+	set         *Settler // reads and settles the objects
 	plan        *source.Plan
 	from        checkpoint // where this run started
 	fromAhead   map[source.Folder]aheadMark
 	win         *folderWindow
-	retry       backoff.Policy
-	done        progress.Counters
-	inflight    sync.WaitGroup // objects listed and not yet settled
-	listedAll   atomic.Bool    // every folder of the plan was listed to its end
+	listedAll   atomic.Bool // every folder of the plan was listed to its end
+	listErr     atomic.Pointer[error]
 	stopListing context.CancelFunc
-
-	mu  sync.Mutex
-	err error // the first error that stops the backfill
 }
 
 // checkpoint is what the checkpoint file says now.
@@ -213,7 +183,9 @@ func (b *backfill) list(ctx context.Context) error {
 						b.win.listed(st)
 					case ctx.Err() == nil:
 						failed.Store(true)
-						b.fail(fmt.Errorf("backfill: %w", err))
+						err = fmt.Errorf("backfill: %w", err)
+						b.listErr.CompareAndSwap(nil, &err)
+						b.stopListing()
 					}
 				}})
 			if err != nil {
@@ -229,8 +201,8 @@ func (b *backfill) list(ctx context.Context) error {
 	return err
 }
 
-// object hands one listed object to the workers, once the rate limit and
-// the window let it.
+// object hands one listed object to the settler, once the rate limit and
+// the window let it; the checkpoint may pass it once it is settled.
 func (b *backfill) object(ctx context.Context, st *folderState, l source.Listed, lim *rate.Limiter) error {
 	if err := lim.Wait(ctx); err != nil {
 		return err
@@ -239,84 +211,24 @@ func (b *backfill) object(ctx context.Context, st *folderState, l source.Listed,
 	if err != nil {
 		return err
 	}
-	b.inflight.Add(1)
-	if err := b.workers.Submit(ctx, b.job(l, slot, 0)); err != nil {
-		b.inflight.Done() // stopping: never started, left for the next run
-		return err
-	}
+	b.set.Read(b.set.Context(), l.Object, "", func(r ReadResult) {
+		if r.Settled {
+			b.win.objectDone(slot)
+		}
+	})
 	return nil
 }
 
-func (b *backfill) job(l source.Listed, slot objectSlot, attempt int) Job {
-	ref := match.ObjectRef{Bucket: l.Object.Bucket, Key: l.Object.Key}
-	return Job{Ref: ref, Size: l.Object.Size, Open: b.opener.Open(ref.Bucket, ref.Key),
-		Done: func(r Result) { b.settle(l, slot, attempt, r) }}
-}
-
-// settle decides what becomes of an object once it was read and its output
-// acknowledged: done, dead-lettered, retried after a backoff, or (retries
-// exhausted, or the dead letter could not be written) the end of the
-// backfill.
-func (b *backfill) settle(l source.Listed, slot objectSlot, attempt int, r Result) {
-	b.done.Records.Add(r.Records)
-	b.done.Findings.Add(r.Findings)
-	b.done.Bytes.Add(r.Bytes)
-	if r.Err == nil {
-		b.finished(l, slot)
-		b.inflight.Done()
-		return
-	}
-	name := Name(r.Ref)
-	reason, permanent := failure.Classify(r.Err)
-	switch {
-	case permanent:
-		if err := WriteDLQ(b.work, b.o.Sink, b.o.Metrics, objectEntry("s3", reason, r)); err != nil {
-			b.fail(err)
-		} else {
-			b.o.Logger.Warn("object dead-lettered", "object", name, "reason", reason, "err", r.Err)
-			b.done.DeadLettered.Add(1)
-			b.finished(l, slot)
-		}
-		b.inflight.Done()
-	case b.work.Err() != nil: // stopping: left for the next run
-		b.inflight.Done()
-	case attempt >= b.o.Retries:
-		b.fail(fmt.Errorf("backfill stopped: %w (after %d attempts)", r.Err, attempt+1))
-		b.inflight.Done()
-	default:
-		wait := b.retry.Delay(attempt)
-		b.o.Logger.Warn("object failed; retrying", "object", name, "attempt", attempt+1, "retry_in", wait, "err", r.Err)
-		go func() {
-			if backoff.Sleep(b.work, wait) != nil {
-				b.inflight.Done()
-				return
-			}
-			submit(b.work, b.workers, b.job(l, slot, attempt+1))
-		}()
-	}
-}
-
-// finished counts an object done and lets the checkpoint move past it.
-func (b *backfill) finished(l source.Listed, slot objectSlot) {
-	b.done.Objects.Add(1)
-	b.done.Stored.Add(l.Object.Size)
-	b.win.objectDone(slot)
-}
-
-// fail records the error that ends the backfill and stops the listing.
-func (b *backfill) fail(err error) {
-	b.mu.Lock()
-	if b.err == nil {
-		b.err = err
-	}
-	b.mu.Unlock()
-	b.stopListing()
-}
-
+// fatal is the first error that stops the backfill: an object's (the
+// settler's) or a listing's.
 func (b *backfill) fatal() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.err
+	if err := b.set.Err(); err != nil {
+		return err
+	}
+	if err := b.listErr.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // reportProgress starts the progress reporter, with totals from a second,
@@ -360,7 +272,7 @@ func (b *backfill) reportProgress(ctx context.Context) (stop func()) {
 	}()
 	start := time.Now()
 	stopReporter := progress.Reporter{W: b.o.Progress, Terminal: b.o.Terminal, Every: b.o.ProgressEvery}.Start(func() progress.Snapshot {
-		return progress.Read(&b.done, &totals, time.Since(start))
+		return progress.Read(b.set.Counters(), &totals, time.Since(start))
 	})
 	return func() {
 		cancel()

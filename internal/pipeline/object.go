@@ -198,9 +198,8 @@ type emitter struct {
 	// chunks and objects until it is full; it goes back to the pool once
 	// the emitter moved on and the sink acknowledged every chunk in it.
 	block    *arenaBlock
-	inChunk  []*arenaBlock // the blocks the records in recs are in
-	enc      *json.Encoder
-	encBuf   bytes.Buffer
+	inChunk  []*arenaBlock // the blocks the records in recs are in, one reference each
+	fenc     findingEncoder
 	nRecords int64
 	nFinds   int64
 }
@@ -209,8 +208,6 @@ func (p *Processor) emitter(ctx context.Context, t *tracker) *emitter {
 	e, _ := p.scratch.Get().(*emitter)
 	if e == nil {
 		e = &emitter{p: p}
-		e.enc = json.NewEncoder(&e.encBuf)
-		e.enc.SetEscapeHTML(false) // keep the record's bytes as they were
 	}
 	e.ctx, e.t, e.nRecords, e.nFinds = ctx, t, 0, 0
 	return e
@@ -220,6 +217,9 @@ func (e *emitter) release() {
 	clear(e.recs)
 	clear(e.finds)
 	e.recs, e.finds, e.recBytes = e.recs[:0], e.finds[:0], 0
+	for _, b := range e.inChunk { // records never handed to the sink
+		b.unref()
+	}
 	clear(e.inChunk)
 	e.inChunk = e.inChunk[:0]
 	e.ctx, e.t = nil, nil
@@ -276,6 +276,9 @@ func (e *emitter) record(raw, key []byte, headers []sink.Header) error {
 		e.block = b
 	}
 	if n := len(e.inChunk); n == 0 || e.inChunk[n-1] != b {
+		// Held for the records in recs until their chunk takes it over:
+		// the emitter may move on to a new block before they are written.
+		b.refs.Add(1)
 		e.inChunk = append(e.inChunk, b)
 	}
 	start := len(b.buf)
@@ -290,16 +293,35 @@ func (e *emitter) record(raw, key []byte, headers []sink.Header) error {
 
 // finding writes f at once: findings are what people wait for.
 func (e *emitter) finding(f *match.Finding) error {
-	e.encBuf.Reset()
-	if err := e.enc.Encode(f); err != nil {
-		return fmt.Errorf("encode finding %s: %w", f.EventID, err)
+	v, err := e.fenc.encode(f)
+	if err != nil {
+		return err
 	}
-	v := bytes.Clone(bytes.TrimSuffix(e.encBuf.Bytes(), []byte{'\n'}))
 	e.finds = append(e.finds, sink.Message{Key: []byte(f.AccountID), Value: v})
-	err := e.write(sink.TopicFindings, e.finds, e.t)
+	err = e.write(sink.TopicFindings, e.finds, e.t)
 	clear(e.finds)
 	e.finds = e.finds[:0]
 	return err
+}
+
+// findingEncoder writes a finding as the value of the findings topic:
+// JSON without HTML escaping, so the embedded record keeps its bytes. Its
+// buffer is reused; the value it returns is a copy. The zero value is ready.
+type findingEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func (fe *findingEncoder) encode(f *match.Finding) ([]byte, error) {
+	if fe.enc == nil {
+		fe.enc = json.NewEncoder(&fe.buf)
+		fe.enc.SetEscapeHTML(false) // keep the record's bytes as they were
+	}
+	fe.buf.Reset()
+	if err := fe.enc.Encode(f); err != nil {
+		return nil, fmt.Errorf("encode finding %s: %w", f.EventID, err)
+	}
+	return bytes.Clone(bytes.TrimSuffix(fe.buf.Bytes(), []byte{'\n'})), nil
 }
 
 // ctxCheckEvery is how many records are read between checks for cancellation.

@@ -136,7 +136,7 @@ func RunSQS(ctx context.Context, o SQSRun) error {
 	workers := NewWorkers(work, o.Common)
 	h := NewSQSHandler(work, SQSHandlerOptions{
 		Workers: workers, Sink: o.Sink, Metrics: o.Metrics, Logger: o.Logger,
-		Opener: o.s3Opener(o.S3), MaxReceives: o.MaxReceives, Backoff: o.Backoff,
+		Opener: o.s3Opener(o.S3), MaxReceives: o.MaxReceives, Backoff: o.Backoff, Now: o.Now,
 	})
 	o.Logger.Info("consuming", "queue", o.Source.QueueURL, "workers", o.Workers, "s3_inflight", o.S3Inflight,
 		"max_inflight", o.Source.MaxInFlight, "receivers", o.Source.Receivers)
@@ -145,11 +145,17 @@ func RunSQS(ctx context.Context, o SQSRun) error {
 	return err
 }
 
-// DefaultMaxInFlight is how many SQS messages c's stages keep in progress
-// by default: twice what they hold at once (objects being fetched, waiting
-// for or on a CPU worker), so that while a message waits for Kafka's
-// acknowledgement and its delete, the I/O stage still has work.
-func DefaultMaxInFlight(c Common) int {
+// InFlightObjects is how many objects c's stages hold at once (being
+// fetched, fetched and waiting for a CPU worker, or on one), defaults
+// applied: what a source should keep ready to keep them busy.
+func (c Common) InFlightObjects() int {
 	c.defaults()
-	return max(2*(max(c.S3Inflight, 0)+c.Workers+c.Queue), 10)
+	return max(c.S3Inflight, 0) + c.Workers + c.Queue
+}
+
+// DefaultMaxInFlight is how many SQS messages c's stages keep in progress
+// by default: twice what they hold at once, so that while a message waits
+// for Kafka's acknowledgement and its delete, the I/O stage still has work.
+func DefaultMaxInFlight(c Common) int {
+	return max(2*c.InFlightObjects(), 10)
 }

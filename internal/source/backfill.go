@@ -259,11 +259,17 @@ func (p *Plan) Len() int64 {
 // many at once.
 func (b Backfill) ListFolder(ctx context.Context, c S3Lister, f Folder, startAfter string, fn func(Listed) error) error {
 	return listAll(ctx, c, b.Bucket, b.FolderPrefix(f), "", startAfter, func(key string, size int64) error {
-		if cloudtrail.IsDigest(key) || strings.HasSuffix(key, "/") {
+		if !isLogFile(key) {
 			return nil
 		}
 		return fn(Listed{Object: Object{Bucket: b.Bucket, Key: key, Size: size}, Pos: f.At(key)})
 	}, nil)
+}
+
+// isLogFile: a key a folder listing passes on (not a digest file, not a
+// "folder" key).
+func isLogFile(key string) bool {
+	return !cloudtrail.IsDigest(key) && !strings.HasSuffix(key, "/")
 }
 
 // FolderListing is one folder for a FolderLister: which, from where, and
@@ -314,6 +320,89 @@ func (l *FolderLister) Submit(ctx context.Context, fl FolderListing) error {
 // Close waits until every submitted folder was listed (or dropped, its
 // Done told why). Submit must not be called after Close.
 func (l *FolderLister) Close() { l.pool.Close() }
+
+// Walk lists the backfill's objects in Position order, strictly after
+// after (zero: from the start), calling fn for each, as one stream: the
+// listing a fleet planner cuts into work items. It finds the folders once
+// (Discover) and lists up to concurrency folders at once through a
+// FolderLister, as a backfill does, while fn takes the oldest folder's
+// objects as they come; a later folder's objects wait (at most a page
+// each) until the folders before it are done. Digest and non-log files are
+// not passed on.
+func (b Backfill) Walk(ctx context.Context, c S3Lister, after Position, concurrency int, fn func(Listed) error) error {
+	if concurrency <= 0 {
+		concurrency = DefaultListConcurrency
+	}
+	plan, err := b.Discover(ctx, c, concurrency)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type folder struct {
+		objs chan Listed // closed when the listing ended
+		err  error       // set before objs is closed
+	}
+	order := make(chan *folder, concurrency)
+	lister := NewFolderLister(ctx, c, b, concurrency)
+	submitted := make(chan error, 1)
+	go func() {
+		defer close(order)
+		defer lister.Close()
+		from := after.Folder()
+		for f := range plan.Folders(from) {
+			fo := &folder{objs: make(chan Listed, listPage)}
+			select {
+			case order <- fo:
+			case <-ctx.Done():
+				submitted <- ctx.Err()
+				return
+			}
+			startAfter := ""
+			if after.Day != "" && f == from {
+				startAfter = after.Key
+			}
+			err := lister.Submit(ctx, FolderListing{Folder: f, StartAfter: startAfter,
+				Object: func(l Listed) error {
+					select {
+					case fo.objs <- l:
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				},
+				Done: func(err error) { fo.err = err; close(fo.objs) }})
+			if err != nil {
+				fo.err = err
+				close(fo.objs)
+				submitted <- err
+				return
+			}
+		}
+		submitted <- nil
+	}()
+	var walkErr error
+	for fo := range order {
+		for l := range fo.objs {
+			if walkErr == nil {
+				if walkErr = fn(l); walkErr != nil {
+					cancel() // the listers and the submitter stop; drain what is left
+				}
+			}
+		}
+		if walkErr == nil && fo.err != nil {
+			walkErr = fo.err
+			cancel()
+		}
+	}
+	if err := <-submitted; walkErr == nil && err != nil {
+		walkErr = err
+	}
+	return walkErr
+}
+
+// listPage is the most keys one ListObjectsV2 page holds.
+const listPage = 1000
 
 // accountFolders returns the sorted "[o-id/]account" folders to read.
 func (b Backfill) accountFolders(ctx context.Context, c S3Lister) ([]string, error) {
