@@ -56,8 +56,10 @@ Sources:
                               "Object Created", CloudTrail's SNS log notifications). A message
                               is deleted only after Kafka acknowledged everything it named.
   s3://bucket/prefix?from=YYYY-MM-DD[&to=YYYY-MM-DD][&accounts=a,b][&regions=r1,r2]
-                              backfill: lists AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/
-                              per day, in order; --checkpoint makes a stopped backfill resume.
+                              backfill: finds accounts and regions once, then lists the day folders
+                              AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/ in parallel
+                              (--list-concurrency, oldest first); --checkpoint makes a stopped
+                              backfill resume without reading a finished folder again.
                               With --plan: writes the backfill's work items to cloudtrail.backfill
                               instead, for a fleet of workers.
   kafka://cloudtrail.backfill a fleet backfill worker: reads work items in the consumer group --group,
@@ -70,6 +72,15 @@ Sinks:
            (findings), cloudtrail.dlq (reason + original notification/object).
   stdout   one Finding JSON per line on stdout, a summary on stderr. With a local path this is
            the offline scan; exit status 1 when any file could not be read (each named on stderr).
+
+Concurrency: two knobs, the defaults sized for an organisation trail on one machine.
+  --s3-inflight N    objects fetched from S3 at once (default 128; memory bounded by
+                     --s3-inflight-bytes, 64 MiB). S3 waits 10-50 ms before each answer, so
+                     objects/s is at most N / latency: 128 at 30 ms is about 4,000/s.
+  --workers N        CPU workers that gunzip, split, match and produce (default 0: one
+                     per core). More than the cores only adds contention.
+  SQS messages in progress (--max-inflight) and backfill folder listings
+  (--list-concurrency, 128) follow from these; docs/ingest.md#concurrency.
 
 Kafka TLS and SASL are set in the config file only (kafka.tls, kafka.sasl; the
 password from ${ENV} or kafka.sasl.password_file); docs/configuration.md lists

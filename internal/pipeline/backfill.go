@@ -232,7 +232,7 @@ func (b *backfill) fatal() error {
 }
 
 // reportProgress starts the progress reporter, with totals from a second,
-// counting listing of what is left (a quarter of ListConcurrency, so it
+// counting listing of what is left (an eighth of ListConcurrency, so it
 // takes little from the reading); stop prints the final report.
 func (b *backfill) reportProgress(ctx context.Context) (stop func()) {
 	if b.o.Progress == nil {
@@ -243,7 +243,7 @@ func (b *backfill) reportProgress(ctx context.Context) (stop func()) {
 	counted := make(chan struct{})
 	go func() {
 		defer close(counted)
-		l := source.NewFolderLister(cctx, b.o.S3, b.o.Spec, max(b.o.ListConcurrency/4, 1))
+		l := source.NewFolderLister(cctx, b.o.S3, b.o.Spec, max(b.o.ListConcurrency/8, 1))
 		var failed atomic.Bool
 		count := func(l source.Listed) error {
 			totals.Objects.Add(1)

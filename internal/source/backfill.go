@@ -188,7 +188,7 @@ type Plan struct {
 // DefaultListConcurrency is how many folders a backfill lists at once (and
 // how many accounts' regions Discover asks for at once): enough that 30-50
 // ms per LIST does not bound a backfill of small objects.
-const DefaultListConcurrency = 64
+const DefaultListConcurrency = 128
 
 // Discover finds the backfill's account folders and their regions,
 // listing up to concurrency accounts' regions at once.
