@@ -83,17 +83,15 @@ func (b *indexed) DeleteMulti(bucket string, keys ...string) (gofakes3.MultiDele
 }
 
 func (b *indexed) DeleteBucket(bucket string) error {
-	err := b.Backend.DeleteBucket(bucket)
-	if err == nil {
-		b.mu.Lock()
-		delete(b.keys, bucket)
-		b.mu.Unlock()
-	}
-	return err
+	return b.forget(bucket, b.Backend.DeleteBucket(bucket))
 }
 
 func (b *indexed) ForceDeleteBucket(bucket string) error {
-	err := b.Backend.ForceDeleteBucket(bucket)
+	return b.forget(bucket, b.Backend.ForceDeleteBucket(bucket))
+}
+
+// forget drops bucket's index once the backend deleted it (err nil).
+func (b *indexed) forget(bucket string, err error) error {
 	if err == nil {
 		b.mu.Lock()
 		delete(b.keys, bucket)
