@@ -164,7 +164,6 @@ func (b *backfill) list(ctx context.Context) error {
 		lim = rate.NewLimiter(rate.Limit(b.o.Rate), 1)
 	}
 	lister := source.NewFolderLister(ctx, b.o.S3, b.o.Spec, b.o.ListConcurrency)
-	var failed atomic.Bool
 	err := func() error {
 		for f := range b.plan.Folders(b.from.Position.Folder()) {
 			startAfter, done := b.resume(f)
@@ -182,7 +181,6 @@ func (b *backfill) list(ctx context.Context) error {
 					case err == nil:
 						b.win.listed(st)
 					case ctx.Err() == nil:
-						failed.Store(true)
 						err = fmt.Errorf("backfill: %w", err)
 						b.listErr.CompareAndSwap(nil, &err)
 						b.stopListing()
@@ -195,7 +193,7 @@ func (b *backfill) list(ctx context.Context) error {
 		return nil
 	}()
 	lister.Close()
-	if err == nil && !failed.Load() && ctx.Err() == nil {
+	if err == nil && b.listErr.Load() == nil && ctx.Err() == nil {
 		b.listedAll.Store(true)
 	}
 	return err
