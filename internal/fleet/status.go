@@ -160,8 +160,10 @@ func Watch(ctx context.Context, o StatusOptions, out io.Writer, terminal bool, e
 	if err != nil {
 		return s, err
 	}
+	// The reporter reads what last points to while s changes: store copies.
 	var last atomic.Pointer[Status]
-	last.Store(&s)
+	first := s
+	last.Store(&first)
 	stop := progress.Reporter{W: out, Terminal: terminal, Every: every, What: "fleet"}.Start(func() progress.Snapshot {
 		return last.Load().Snapshot()
 	})
@@ -179,7 +181,7 @@ func Watch(ctx context.Context, o StatusOptions, out io.Writer, terminal bool, e
 			continue // the next read may work; the last one stays shown
 		}
 		s = n
-		last.Store(&s)
+		last.Store(&n)
 	}
 	stop()
 	fmt.Fprint(out, s.Report())
