@@ -160,8 +160,11 @@ func Watch(ctx context.Context, o StatusOptions, out io.Writer, terminal bool, e
 	if err != nil {
 		return s, err
 	}
+	// The reporter reads a snapshot while this loop reads the next one:
+	// each read is a new Status, never one the reporter may be reading.
 	var last atomic.Pointer[Status]
-	last.Store(&s)
+	first := s
+	last.Store(&first)
 	stop := progress.Reporter{W: out, Terminal: terminal, Every: every, What: "fleet"}.Start(func() progress.Snapshot {
 		return last.Load().Snapshot()
 	})
@@ -179,7 +182,7 @@ func Watch(ctx context.Context, o StatusOptions, out io.Writer, terminal bool, e
 			continue // the next read may work; the last one stays shown
 		}
 		s = n
-		last.Store(&s)
+		last.Store(&n)
 	}
 	stop()
 	fmt.Fprint(out, s.Report())
