@@ -110,7 +110,13 @@ func TestChaosShort(t *testing.T) {
 
 func dumpLogs(t *testing.T, dir string) {
 	t.Helper()
-	for _, name := range []string{"ingest.log", "alert.log", "broker.log"} {
+	dumpLogsNamed(t, dir, "ingest.log", "alert.log", "broker.log")
+}
+
+// dumpLogsNamed logs the tail of each named process log in dir.
+func dumpLogsNamed(t *testing.T, dir string, names ...string) {
+	t.Helper()
+	for _, name := range names {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
 			continue

@@ -33,6 +33,7 @@ type follower struct {
 // Times are the broker's append times (unix milliseconds).
 type kafkaView struct {
 	Records  map[string]int64     // eventID -> first append in cloudtrail.records
+	Copies   map[string]int       // eventID -> times it was appended to cloudtrail.records
 	Findings map[string]int64     // eventID -> first append in cloudtrail.root-activity
 	ByOffset map[int32][]offEvent // findings partition -> findings in offset order
 	ObjDLQ   []objectDLQ          // cloudtrail.dlq entries naming an object
@@ -42,6 +43,17 @@ type kafkaView struct {
 	// state topic, in append order.
 	Incidents map[string][]incidentVersion
 	Bad       []string // records the follower could not read (a finding of its own)
+	// Items are the fleet backfill's work items (cloudtrail.backfill), in
+	// the order read.
+	Items []planItem
+}
+
+// planItem is one work item of the plan topic, where it is, and what it names.
+type planItem struct {
+	Partition           int32
+	Offset, Seq         int64
+	Prefix, After, Last string
+	Objects             int
 }
 
 type offEvent struct {
@@ -54,6 +66,7 @@ type objectDLQ struct {
 	Key, Reason    string
 	Error          string
 	RecordsWritten int64
+	Item           string // the fleet work item that named the object, if any
 }
 
 type messageDLQ struct {
@@ -99,9 +112,28 @@ func newFollower(direct string, topics ...string) (*follower, error) {
 		return nil, err
 	}
 	f := &follower{cl: cl, topics: topics, next: map[string]map[int32]int64{}}
-	f.view = kafkaView{Records: map[string]int64{}, Findings: map[string]int64{}, ByOffset: map[int32][]offEvent{},
+	f.view = kafkaView{Records: map[string]int64{}, Copies: map[string]int{}, Findings: map[string]int64{}, ByOffset: map[int32][]offEvent{},
 		Incidents: map[string][]incidentVersion{}}
 	return f, nil
+}
+
+// follow starts a follower of topics at direct, reading until stop (or ctx ends).
+func follow(ctx context.Context, direct string, topics ...string) (f *follower, stop func(), err error) {
+	f, err = newFollower(direct, topics...)
+	if err != nil {
+		return nil, nil, err
+	}
+	fctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.run(fctx)
+	}()
+	return f, func() {
+		cancel()
+		<-done
+		f.close()
+	}, nil
 }
 
 // run reads until ctx ends.
@@ -128,6 +160,7 @@ func (f *follower) add(r *kgo.Record) {
 	case topicRecords:
 		if id := gjson.GetBytes(r.Value, "eventID").Str; id != "" {
 			first(v.Records, id, at)
+			v.Copies[id]++
 		}
 	case topicFinds:
 		id := gjson.GetBytes(r.Value, "eventID").Str
@@ -139,19 +172,30 @@ func (f *follower) add(r *kgo.Record) {
 		v.ByOffset[r.Partition] = append(v.ByOffset[r.Partition], offEvent{r.Offset, id})
 	case topicDLQ:
 		var e struct {
-			Reason, Error, Notification, MessageID string
-			RecordsProduced                        int64
-			Object                                 *struct{ Key string }
+			Reason, Error, Notification, MessageID, Item string
+			RecordsProduced                              int64
+			Object                                       *struct{ Key string }
 		}
 		if err := json.Unmarshal(r.Value, &e); err != nil {
 			v.Bad = append(v.Bad, fmt.Sprintf("cloudtrail.dlq %d/%d: %v", r.Partition, r.Offset, err))
 			return
 		}
 		if e.Object != nil {
-			v.ObjDLQ = append(v.ObjDLQ, objectDLQ{At: at, Key: e.Object.Key, Reason: e.Reason, Error: e.Error, RecordsWritten: e.RecordsProduced})
+			v.ObjDLQ = append(v.ObjDLQ, objectDLQ{At: at, Key: e.Object.Key, Reason: e.Reason, Error: e.Error, RecordsWritten: e.RecordsProduced, Item: e.Item})
 		} else {
 			v.MsgDLQ = append(v.MsgDLQ, messageDLQ{At: at, MessageID: e.MessageID, Reason: e.Reason, Body: e.Notification})
 		}
+	case topicPlan:
+		var it struct {
+			Seq                 int64
+			Prefix, After, Last string
+			Objects             int
+		}
+		if err := json.Unmarshal(r.Value, &it); err != nil {
+			v.Bad = append(v.Bad, fmt.Sprintf("%s %d/%d: %v", topicPlan, r.Partition, r.Offset, err))
+			return
+		}
+		v.Items = append(v.Items, planItem{Partition: r.Partition, Offset: r.Offset, Seq: it.Seq, Prefix: it.Prefix, After: it.After, Last: it.Last, Objects: it.Objects})
 	case topicAlertDL:
 		var e struct {
 			Stage, Reason, Channel string
@@ -213,7 +257,8 @@ func (f *follower) snapshot() kafkaView {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	v := f.view
-	v.Records, v.Findings = maps.Clone(v.Records), maps.Clone(v.Findings)
+	v.Records, v.Findings, v.Copies = maps.Clone(v.Records), maps.Clone(v.Findings), maps.Clone(v.Copies)
+	v.Items = append([]planItem(nil), v.Items...)
 	v.ByOffset = map[int32][]offEvent{}
 	for p, l := range f.view.ByOffset {
 		v.ByOffset[p] = append([]offEvent(nil), l...)

@@ -126,6 +126,26 @@ func (v Verdict) NumViolations() int {
 	return n
 }
 
+// writeChecked writes the cases checked per invariant, one line.
+func (v Verdict) writeChecked(b *strings.Builder) {
+	var checked []string
+	for _, k := range slices.Sorted(maps.Keys(v.Checked)) {
+		checked = append(checked, fmt.Sprintf("%s=%d", k, v.Checked[k]))
+	}
+	fmt.Fprintf(b, "checked: %s\n", strings.Join(checked, " "))
+}
+
+// writeViolations writes each broken invariant with up to five examples.
+func (v Verdict) writeViolations(b *strings.Builder) {
+	for _, k := range slices.Sorted(maps.Keys(v.Violations)) {
+		l := v.Violations[k]
+		fmt.Fprintf(b, "violated %s (%d):\n", k, len(l))
+		for _, x := range l[:min(len(l), 5)] {
+			fmt.Fprintf(b, "  %s\n", x)
+		}
+	}
+}
+
 func pairKey(ch, id string) string { return ch + "/" + id }
 
 // judge checks o against e. With final false (the run may still be

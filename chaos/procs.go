@@ -22,6 +22,11 @@ type proc struct {
 	args []string
 	env  []string
 	log  io.Writer // the process's stderr and stdout, appended across restarts
+	// once: an exit by itself is final, not a crash (a fleet worker leaves
+	// when the backfill is done); exited is closed then, with exitErr.
+	once    bool
+	exited  chan struct{}
+	exitErr error
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -35,7 +40,20 @@ type proc struct {
 func (p *proc) start() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.once && p.exited == nil {
+		p.exited = make(chan struct{})
+	}
 	return p.startLocked()
+}
+
+// pid is the running process's id (0: none).
+func (p *proc) pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 func (p *proc) startLocked() error {
@@ -59,6 +77,12 @@ func (p *proc) startLocked() error {
 		defer p.mu.Unlock()
 		if p.cmd != cmd || p.stopping {
 			return // killed on purpose, or being stopped
+		}
+		if p.once {
+			fmt.Fprintf(p.log, "### chaos: %s exited (%v)\n", p.name, err)
+			p.cmd, p.exitErr = nil, err
+			close(p.exited)
+			return
 		}
 		p.crashes++
 		fmt.Fprintf(p.log, "### chaos: %s exited by itself (%v); restarting\n", p.name, err)
@@ -156,6 +180,21 @@ func startBroker(path string, args []string, log io.Writer, onLine func(string))
 		cmd.Process.Kill()
 		cmd.Wait()
 		return nil, errors.New("broker did not start within 30s")
+	}
+}
+
+// stopBroker stops the broker process (resumed first, should it be
+// paused): SIGTERM, and SIGKILL after 10s.
+func stopBroker(broker *exec.Cmd) {
+	broker.Process.Signal(syscall.SIGCONT)
+	broker.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { broker.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		broker.Process.Kill()
+		<-done
 	}
 }
 

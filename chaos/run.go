@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -152,11 +151,7 @@ func (r Result) Line(runs int) string {
 // failures, and a few examples of each violation.
 func (r Result) Details() string {
 	var b strings.Builder
-	var checked []string
-	for _, k := range slices.Sorted(maps.Keys(r.Checked)) {
-		checked = append(checked, fmt.Sprintf("%s=%d", k, r.Checked[k]))
-	}
-	fmt.Fprintf(&b, "checked: %s\n", strings.Join(checked, " "))
+	r.writeChecked(&b)
 	fmt.Fprintf(&b, "input: %d objects, %d records, %d root events, %d planted unreadable (%d dead-lettered as expected); %d of %d webhook requests answered 2xx; time to alert p50 %s max %s; crashes %v\n",
 		r.Objects, r.Records, r.RootEvents, r.Hostile, r.HostileDLQ, r.Deliveries, r.Attempts, r.P50.Round(time.Millisecond), r.Max.Round(time.Millisecond), r.Crashes)
 	if len(r.DLQReasons) > 0 {
@@ -165,13 +160,7 @@ func (r Result) Details() string {
 	if f := r.Failures(); len(f) > 0 {
 		fmt.Fprintf(&b, "chaos: FAILED %s\n", strings.Join(f, ","))
 	}
-	for _, k := range slices.Sorted(maps.Keys(r.Violations)) {
-		l := r.Violations[k]
-		fmt.Fprintf(&b, "violated %s (%d):\n", k, len(l))
-		for _, x := range l[:min(len(l), 5)] {
-			fmt.Fprintf(&b, "  %s\n", x)
-		}
-	}
+	r.writeViolations(&b)
 	if r.Lost > 0 {
 		fmt.Fprintf(&b, "lost (%d): %s\n", r.Lost, strings.Join(r.LostIDs[:min(len(r.LostIDs), 20)], " "))
 	}
@@ -242,86 +231,41 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return res, err
 	}
 	defer brokerLog.Close()
-	commits := &commitLog{}
+	commits := &commitLog{group: alertGroup, topic: topicFinds}
 	broker, err := startBroker(filepath.Join(o.Bin, "broker"), []string{"--listen-port", strconv.Itoa(brokerPort),
 		"--advertise-port", pport, "--partitions", "3", "--topics", strings.Join([]string{topicRecords, topicFinds, topicDLQ}, ","),
 		"--log-append-time", "--log-commits"}, brokerLog, commits.line)
 	if err != nil {
 		return res, err
 	}
-	defer func() {
-		broker.Process.Signal(syscall.SIGCONT)
-		broker.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { broker.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			broker.Process.Kill()
-			<-done
-		}
-	}()
+	defer stopBroker(broker)
 	logf("broker pid %d listening on :%d, reached through proxy %s", broker.Process.Pid, brokerPort, brokerAddr)
 
 	// The judge's reader of every topic; it dials the broker directly, so
 	// that faults do not hold it and its traffic is not taken for a client's.
-	fol, err := newFollower(direct, topicRecords, topicFinds, topicDLQ, topicAlertDL, topicState)
+	fol, stopFol, err := follow(ctx, direct, topicRecords, topicFinds, topicDLQ, topicAlertDL, topicState)
 	if err != nil {
 		return res, err
 	}
-	defer fol.close()
-	folCtx, stopFol := context.WithCancel(ctx)
 	defer stopFol()
-	go fol.run(folCtx)
 
 	// S3 with the generated logs and a few planted unreadable objects.
 	fs3 := NewFaultyS3()
 	s3srv := httptest.NewServer(fs3)
 	defer s3srv.Close()
 	s3c := s3test.NewClient(s3srv.URL)
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	_, err = s3c.CreateBucket(cctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
-	cancel()
+	in, err := upload(ctx, s3c, o.Seed, o.Files, o.RecordsPerFile, o.RootShare)
 	if err != nil {
-		return res, fmt.Errorf("create bucket: %w", err)
+		return res, err
 	}
-	put := func(key string, body []byte) error {
-		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		_, err := s3c.PutObject(pctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
-		return err
-	}
-	exp := &expectation{Expected: Expected{Channels: Channels, Objects: map[string][]string{}, Hostile: map[string]bool{},
+	exp := &expectation{Expected: Expected{Channels: Channels, Objects: in.objects, Hostile: map[string]bool{},
 		Messages: map[string][]string{}, SentAt: map[string]time.Time{}}}
-	var keys []string
-	truth, err := gen.Generate(gen.Config{Seed: o.Seed, Files: o.Files, RecordsPerFile: o.RecordsPerFile, RootShare: o.RootShare, Workers: 1, Bucket: bucket},
-		func(key string, gz []byte) error {
-			if cloudtrail.IsDigest(key) {
-				return nil
-			}
-			ids, err := eventIDs(gz)
-			if err != nil {
-				return fmt.Errorf("read back %s: %w", key, err)
-			}
-			keys = append(keys, key)
-			exp.Objects[key] = ids
-			res.Records += len(ids)
-			return put(key, gz)
-		})
-	if err != nil {
-		return res, fmt.Errorf("generate logs: %w", err)
+	keys, hostile, truth := in.keys, in.hostile, in.truth
+	for _, h := range hostile {
+		exp.Hostile[h] = true
 	}
 	exp.Root = truth.Root
-	res.RootEvents, res.Objects = len(truth.Root), len(keys)
-	var hostile []string
-	for _, h := range hostileObjects() {
-		if err := put(h.key, h.body); err != nil {
-			return res, fmt.Errorf("put %s: %w", h.key, err)
-		}
-		exp.Hostile[h.key] = true
-		hostile = append(hostile, h.key)
-	}
-	res.Hostile = len(hostile)
+	res.Records, res.RootEvents, res.Objects, res.Hostile = in.records, len(truth.Root), len(keys), len(hostile)
 	logf("%d files, %d records, %d root events uploaded, %d unreadable objects planted", len(keys), truth.Records, len(truth.Root), len(hostile))
 
 	// The fake channels.
@@ -588,10 +532,12 @@ func (e *expectation) snapshot() Expected {
 	return x
 }
 
-// commitLog collects alert's offset commits from the broker's output.
+// commitLog collects one group's offset commits on one topic (alert's on
+// the findings, the fleet workers' on the plan) from the broker's output.
 type commitLog struct {
-	mu      sync.Mutex
-	commits []Commit
+	group, topic string
+	mu           sync.Mutex
+	commits      []Commit
 }
 
 // line takes one broker output line: "commit <unix-µs> <group> <topic> <partition> <offset>".
@@ -599,7 +545,7 @@ func (c *commitLog) line(s string) {
 	var us, off int64
 	var group, topic string
 	var part int32
-	if n, _ := fmt.Sscanf(s, "commit %d %s %s %d %d", &us, &group, &topic, &part, &off); n != 5 || group != alertGroup || topic != topicFinds {
+	if n, _ := fmt.Sscanf(s, "commit %d %s %s %d %d", &us, &group, &topic, &part, &off); n != 5 || group != c.group || topic != c.topic {
 		return
 	}
 	c.mu.Lock()
@@ -705,6 +651,58 @@ channels:
 	}
 	fmt.Fprintf(&b, "routes:\n  - name: everything\n    channels: [%s]\n", strings.Join(Channels, ", "))
 	return b.String()
+}
+
+// input is what a run puts in its bucket: generated logs, with the
+// eventIDs of their records read back, and the planted unreadable objects.
+type input struct {
+	objects map[string][]string // readable object -> eventIDs of its records
+	keys    []string            // the readable objects, as generated
+	hostile []string            // the planted unreadable objects
+	records int
+	truth   gen.Truth
+}
+
+// upload creates the run's bucket and fills it (internal/gen with seed,
+// files, records per file and root share; then hostileObjects).
+func upload(ctx context.Context, s3c *s3.Client, seed uint64, files, perFile int, rootShare float64) (*input, error) {
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	_, err := s3c.CreateBucket(cctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)})
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("create bucket: %w", err)
+	}
+	put := func(key string, body []byte) error {
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		_, err := s3c.PutObject(pctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)})
+		return err
+	}
+	in := &input{objects: map[string][]string{}}
+	in.truth, err = gen.Generate(gen.Config{Seed: seed, Files: files, RecordsPerFile: perFile, RootShare: rootShare, Workers: 1, Bucket: bucket},
+		func(key string, gz []byte) error {
+			if cloudtrail.IsDigest(key) {
+				return nil
+			}
+			ids, err := eventIDs(gz)
+			if err != nil {
+				return fmt.Errorf("read back %s: %w", key, err)
+			}
+			in.keys = append(in.keys, key)
+			in.objects[key] = ids
+			in.records += len(ids)
+			return put(key, gz)
+		})
+	if err != nil {
+		return nil, fmt.Errorf("generate logs: %w", err)
+	}
+	for _, h := range hostileObjects() {
+		if err := put(h.key, h.body); err != nil {
+			return nil, fmt.Errorf("put %s: %w", h.key, err)
+		}
+		in.hostile = append(in.hostile, h.key)
+	}
+	return in, nil
 }
 
 // eventIDs reads back the eventID of every record of a generated file.

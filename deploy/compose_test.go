@@ -1,10 +1,12 @@
 package deploy
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -30,6 +32,8 @@ type composeFile struct {
 		DependsOn map[string]struct {
 			Condition string `yaml:"condition"`
 		} `yaml:"depends_on"`
+		Profiles []string `yaml:"profiles"`
+		Restart  string   `yaml:"restart"`
 	} `yaml:"services"`
 	Volumes map[string]any `yaml:"volumes"`
 }
@@ -61,17 +65,24 @@ func envList(m map[string]string) []string {
 // awsEnv are the SDK's own variables, allowed in any service that talks to AWS.
 var awsEnv = map[string]bool{"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_REGION": true, "AWS_DEFAULT_REGION": true}
 
+// composeBinaries maps each rootwatch service of docker-compose.yml to the
+// binary it runs: ingest and alert, and the fleet backfill's planner (a
+// one-shot) and two workers, which run ingest (profile "backfill").
+var composeBinaries = map[string]string{"ingest": "ingest", "alert": "alert",
+	"backfill-plan": "ingest", "backfill-worker-1": "ingest", "backfill-worker-2": "ingest"}
+
 // Every flag and ROOTWATCH_* variable a compose service passes exists in
 // its binary, every mounted file exists, and the configs load: alert's
 // passes --check-config, ingest's passes its strict loader.
 func TestComposeServicesMatchTheBinaries(t *testing.T) {
 	c := loadCompose(t)
-	for _, name := range []string{"ingest", "alert"} {
+	for _, name := range slices.Sorted(maps.Keys(composeBinaries)) {
+		binary := composeBinaries[name]
 		svc, ok := c.Services[name]
 		if !ok {
 			t.Fatalf("docker-compose.yml has no %s service", name)
 		}
-		cmd := commandNamed(name)
+		cmd := commandNamed(binary)
 		flags := map[string]flagInfo{}
 		for _, f := range flagsOf(t, cmd) {
 			flags[f.Name] = f
@@ -129,7 +140,7 @@ func TestComposeServicesMatchTheBinaries(t *testing.T) {
 			}
 		}
 		env := envList(svc.Environment)
-		switch name {
+		switch binary {
 		case "alert":
 			code, out, errOut := runCmd(t, "alert", env, "--check-config", "--config", cfgFile)
 			if code != 0 || !strings.HasPrefix(out, "config ok") {
@@ -146,13 +157,18 @@ func TestComposeServicesMatchTheBinaries(t *testing.T) {
 				}
 				args = append(args, a)
 			}
-			code, _, errOut := runCmd(t, "ingest", env, append(args, "--sink", "not-a-sink")...)
+			code, _, errOut := runCmd(t, binary, env, append(args, "--sink", "not-a-sink")...)
 			if code != 2 || !strings.HasPrefix(errOut, "ingest: --sink: want kafka or stdout, got \"not-a-sink\"\n") {
 				t.Errorf("ingest with the compose command, environment and %s did not load: exit %d\n%s", cfgFile, code, errOut)
 			}
 		}
-		// Healthchecks probe the port the service listens on.
-		if svc.Healthcheck == nil || len(svc.Healthcheck.Test) < 3 {
+		// Healthchecks probe the port the service listens on (a one-shot
+		// has none: it exits when done).
+		oneShot := svc.Restart == "no"
+		if oneShot && svc.Healthcheck != nil {
+			t.Errorf("%s: a one-shot with a healthcheck", name)
+		} else if oneShot {
+		} else if svc.Healthcheck == nil || len(svc.Healthcheck.Test) < 3 {
 			t.Errorf("%s: no healthcheck", name)
 		} else {
 			probe := strings.Join(svc.Healthcheck.Test, " ")
@@ -163,8 +179,13 @@ func TestComposeServicesMatchTheBinaries(t *testing.T) {
 				t.Errorf("%s: healthcheck port %s is not the listen address in its config", name, m[1])
 			}
 		}
-		if svc.Build == nil || svc.Build.Target != name {
+		switch {
+		case name == binary && (svc.Build == nil || svc.Build.Target != name):
 			t.Errorf("%s: not built from the Dockerfile target %s", name, name)
+		case name != binary && svc.Image != c.Services[binary].Image:
+			t.Errorf("%s: image %q, want the %s service's %q", name, svc.Image, binary, c.Services[binary].Image)
+		case name != binary && !slices.Equal(svc.Profiles, []string{"backfill"}):
+			t.Errorf("%s: profiles %v, want [backfill] (started on request only)", name, svc.Profiles)
 		}
 	}
 	// Kafka is the official image in KRaft mode; the S3+SQS stand-in wires the notification.
@@ -188,7 +209,9 @@ func TestComposeServicesMatchTheBinaries(t *testing.T) {
 	}
 	src := c.Services["ingest"].Environment["ROOTWATCH_INGEST_SOURCE"]
 	queue := src[strings.LastIndex(src, "/")+1:]
-	for _, want := range []string{"create-bucket", "create-queue", "put-bucket-notification-configuration", "QueueConfigurations", "s3:ObjectCreated:*", "QUEUE=" + queue} {
+	plan := c.Services["backfill-plan"].Environment["ROOTWATCH_INGEST_SOURCE"]
+	planBucket, _, _ := strings.Cut(strings.TrimPrefix(plan, "s3://"), "/")
+	for _, want := range []string{"create-bucket", "create-queue", "put-bucket-notification-configuration", "QueueConfigurations", "s3:ObjectCreated:*", "QUEUE=" + queue, "BUCKET=" + planBucket} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("localstack init script lacks %q", want)
 		}

@@ -5,7 +5,13 @@
 //	chaos: runs=3 faults=... bit={kill-alert=8/8,...} root_events=... lost=0 dead_lettered=0 violations=0 duplicated={...} p99_time_to_alert=...
 //
 // It exits 1 when any run failed: an invariant broken, a root event lost,
-// or a kind of fault that never bit. See docs/chaos.md.
+// or a kind of fault that never bit. Then (unless --fleet=false) it runs
+// the fleet case: a backfill planned into Kafka and read by --fleet-workers
+// ingest worker processes, one of them SIGKILLed in the middle, and prints
+//
+//	chaos fleet: workers=3 killed=worker-2 items=... in_flight_at_kill=... lost=0 ... violations=0
+//
+// See docs/chaos.md.
 package main
 
 import (
@@ -41,6 +47,10 @@ func main() {
 	flag.IntVar(&o.ChannelFaults, "channel-faults", 12, "channel 500/429/hang periods per run (at least 2)")
 	flag.DurationVar(&o.TriggerWait, "trigger-wait", 30*time.Second, "longest a fault waits for the pipeline activity it is armed on")
 	flag.Float64Var(&o.DuplicateShare, "duplicates", 0.2, "share of notifications sent twice")
+	fleet := flag.Bool("fleet", true, "also run the fleet case (a backfill shared by worker processes, one killed)")
+	var fo chaos.FleetOptions
+	flag.IntVar(&fo.Files, "fleet-files", 3000, "fleet case: generated CloudTrail files")
+	flag.IntVar(&fo.Workers, "fleet-workers", 3, "fleet case: worker processes (at least 3)")
 	flag.Parse()
 	o.Log = os.Stderr
 	if abs, err := filepath.Abs(o.Bin); err == nil {
@@ -84,8 +94,23 @@ func main() {
 			break
 		}
 	}
+	var fleetLine string
+	if *fleet && ctx.Err() == nil {
+		fo.Seed, fo.Bin, fo.Dir, fo.Log = seed, o.Bin, filepath.Join(*dir, "fleet"), os.Stderr
+		fo.RecordsPerFile, fo.RootShare, fo.Partitions, fo.ItemObjects = 4, 0.02, 4*fo.Workers, 25
+		r, err := chaos.RunFleet(ctx, fo)
+		if err != nil {
+			fail(fmt.Errorf("fleet case: %w (logs in %s)", err, fo.Dir))
+		}
+		fmt.Fprintf(os.Stderr, "fleet case (%s): %s\n%s", r.Elapsed.Round(time.Second), r.Line(), r.Details())
+		fleetLine = r.Line()
+		failed = failed || !r.OK()
+	}
 	fmt.Fprintf(os.Stderr, "logs and ledgers in %s\n", *dir)
 	fmt.Println(total.Line(*runs))
+	if fleetLine != "" {
+		fmt.Println(fleetLine)
+	}
 	if failed {
 		os.Exit(1)
 	}

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"rootwatch/internal/cli"
+	"rootwatch/internal/fleet"
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/pipeline"
 	"rootwatch/internal/source"
@@ -51,6 +52,14 @@ type settings struct {
 	Rate       float64 `yaml:"rate"`
 	Progress   string  `yaml:"progress"`
 
+	Plan               bool          `yaml:"plan"`
+	Status             bool          `yaml:"status"`
+	TopicBackfill      string        `yaml:"topic_backfill"`
+	BackfillPartitions int           `yaml:"backfill_partitions"`
+	ItemObjects        int           `yaml:"item_objects"`
+	Group              string        `yaml:"group"`
+	SessionTimeout     time.Duration `yaml:"session_timeout"`
+
 	MaxRecordBytes int   `yaml:"max_record_bytes"`
 	MaxObjectBytes int64 `yaml:"max_object_bytes"`
 
@@ -65,8 +74,9 @@ type settings struct {
 // config-file key (the field's yaml path); see internal/cli.
 func command(s *settings) *cli.Command {
 	c := &cli.Command{Name: "ingest", Usage: usageText, Env: true, File: s}
-	c.String(&s.Source, "source", "", "where CloudTrail files come from: sqs://<queue-url or name>, s3://bucket/prefix?from=YYYY-MM-DD[&to=..&accounts=..&regions=..] (backfill), or a local file or folder").Required()
-	c.Enum(&s.Sink, "sink", "", []string{"kafka", "stdout"}, "kafka, or stdout (one Finding JSON per line; summary on stderr)").Required()
+	c.String(&s.Source, "source", "", "where CloudTrail files come from: sqs://<queue-url or name>, s3://bucket/prefix?from=YYYY-MM-DD[&to=..&accounts=..&regions=..] (backfill), kafka://<plan topic> (a fleet backfill worker), or a local file or folder").Required()
+	// --sink is required except with --status (checked in ingest).
+	c.Enum(&s.Sink, "sink", "", []string{"kafka", "stdout"}, "kafka, or stdout (one Finding JSON per line; summary on stderr)")
 
 	c.List(&s.Kafka.Brokers, "brokers", nil, "Kafka bootstrap brokers, comma-separated host:port")
 	c.String(&s.Kafka.ClientID, "kafka-client-id", "rootwatch-ingest", "Kafka client id")
@@ -91,7 +101,7 @@ func command(s *settings) *cli.Command {
 	c.Bool(&s.S3PathStyle, "s3-path-style", "path-style S3 addressing (needed by most S3 stand-ins)")
 	c.Int(&s.Workers, "workers", pipeline.DefaultWorkers, "objects read in parallel")
 	c.Int(&s.Queue, "queue", 0, "objects waiting for a worker (0: 2*workers)")
-	c.Int(&s.MaxInFlight, "max-inflight", 0, "SQS messages in progress at once (0: max(2*workers, 10))")
+	c.Int(&s.MaxInFlight, "max-inflight", 0, "SQS messages, or fleet backfill work items (kafka://), in progress at once (0: max(2*workers, 10) for SQS, 32 for kafka://)")
 	c.Duration(&s.WaitTime, "wait-time", source.DefaultWaitTime, "SQS long-poll wait (at most 20s)")
 	c.Duration(&s.Visibility, "visibility-timeout", source.DefaultVisibilityTimeout, "SQS visibility timeout, renewed every third of it while a message is in progress")
 	c.Int(&s.MaxReceives, "max-receives", pipeline.DefaultMaxReceives, "dead-letter a message received more often than this (0: never)")
@@ -101,8 +111,16 @@ func command(s *settings) *cli.Command {
 	c.Duration(&s.ShutdownGrace, "shutdown-grace", pipeline.DefaultShutdownGrace, "on SIGTERM, how long in-flight messages may finish before they are released")
 
 	c.String(&s.Checkpoint, "checkpoint", "", "backfill checkpoint file (a stopped backfill resumes from it)")
-	c.Float(&s.Rate, "rate", 0, "backfill: most objects started per second (0: no limit)")
-	c.Enum(&s.Progress, "progress", "auto", []string{"auto", "bar", "log", "none"}, "backfill progress: a bar, log lines, or none; auto: a bar on a terminal, else log lines")
+	c.Float(&s.Rate, "rate", 0, "backfill: most objects started per second, per process (0: no limit)")
+	c.Enum(&s.Progress, "progress", "auto", []string{"auto", "bar", "log", "none"}, "backfill progress (and --status): a bar, log lines, or none; auto: a bar on a terminal, else log lines (--status: one report)")
+
+	c.Bool(&s.Plan, "plan", "with an s3:// backfill source: write its work items to the plan topic (--topic-backfill) for fleet workers instead of reading the objects; resumes where a stopped plan ended")
+	c.Bool(&s.Status, "status", "with a kafka:// source: show how far the fleet backfill is (items planned, done, in flight, records, findings, rate, ETA) and exit")
+	c.String(&s.TopicBackfill, "topic-backfill", fleet.DefaultTopic, "--plan: the plan topic the work items are written to (workers read it as kafka://<topic>)")
+	c.Int(&s.BackfillPartitions, "backfill-partitions", fleet.DefaultPartitions, "partitions of a plan topic created by --create-topics: the most workers that can share a backfill")
+	c.Int(&s.ItemObjects, "item-objects", fleet.DefaultItemObjects, "--plan: most objects in one work item (a run of keys in one day folder); a killed worker re-reads its items in flight")
+	c.String(&s.Group, "group", fleet.DefaultGroup, "kafka:// source: the consumer group the backfill workers share the plan in")
+	c.Duration(&s.SessionTimeout, "session-timeout", fleet.DefaultSessionTimeout, "kafka:// source: how soon the items of a worker that stopped answering move to the others")
 
 	c.Int(&s.MaxRecordBytes, "max-record-bytes", 0, "largest record accepted (0: 16 MiB)")
 	c.Int64(&s.MaxObjectBytes, "max-object-bytes", 0, "largest decompressed object accepted (0: 8 GiB)")

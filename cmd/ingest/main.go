@@ -57,6 +57,11 @@ Sources:
   s3://bucket/prefix?from=YYYY-MM-DD[&to=YYYY-MM-DD][&accounts=a,b][&regions=r1,r2]
                               backfill: lists AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/
                               per day, in order; --checkpoint makes a stopped backfill resume.
+                              With --plan: writes the backfill's work items to cloudtrail.backfill
+                              instead, for a fleet of workers.
+  kafka://cloudtrail.backfill a fleet backfill worker: reads work items in the consumer group --group,
+                              commits an item once Kafka acknowledged all it produced. With
+                              --status: how far the fleet is. docs/backfill.md walks through it.
   <file or folder>            local .json, .json.gz, .jsonl, .jsonl.gz files (recursive).
 
 Sinks:
@@ -107,6 +112,12 @@ func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog
 	// layer (internal/cli) checked them before this runs.
 	readerOpts := cloudtrail.Options{MaxRecordBytes: s.MaxRecordBytes, MaxDecompressedBytes: s.MaxObjectBytes}
 	kind := sourceKind(s.Source)
+	if err := checkModes(kind, s); err != nil {
+		return usageError{err}
+	}
+	if s.Status {
+		return runStatus(ctx, s, stdout, stderr, log)
+	}
 
 	// A local path to stdout is the offline scan.
 	if kind == "local" && s.Sink == "stdout" {
@@ -127,6 +138,11 @@ func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog
 			return err
 		}
 		defer stopHTTP()
+	}
+
+	if s.Plan {
+		ready.Store(true)
+		return runPlan(ctx, s, stderr, log)
 	}
 
 	out, err := newSink(ctx, s, stdout, stderr, metrics, log)
@@ -176,6 +192,8 @@ func sourceKind(src string) string {
 		return "sqs"
 	case strings.HasPrefix(src, "s3://"):
 		return "s3"
+	case strings.HasPrefix(src, "kafka://"):
+		return "kafka"
 	}
 	return "local"
 }
@@ -286,6 +304,9 @@ func runSource(ctx context.Context, kind string, s settings, common pipeline.Com
 		fmt.Fprintf(stderr, "ingest: backfill %d objects, %d records, %d findings, %d dead-lettered, complete=%v\n",
 			sum.Objects, sum.Records, sum.Findings, sum.DeadLettered, sum.Complete)
 		return err
+
+	case "kafka":
+		return runWorker(ctx, s, common, reg, func() { ready.Store(true) }, stderr, log)
 
 	case "sqs":
 		sq, s3c, err := awsClients(ctx, s)

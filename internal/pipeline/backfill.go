@@ -2,28 +2,13 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
-	"rootwatch/internal/backoff"
-	"rootwatch/internal/failure"
-	"rootwatch/internal/match"
 	"rootwatch/internal/progress"
 	"rootwatch/internal/source"
-)
-
-// Defaults of BackfillRun.
-const (
-	// DefaultBackfillRetries is how often an object that failed
-	// transiently is tried again before the backfill stops.
-	DefaultBackfillRetries = 5
-	// DefaultBackfillRetryBackoff is the first wait before trying an object
-	// again; it doubles, up to 64 times itself.
-	DefaultBackfillRetryBackoff = time.Second
 )
 
 // BackfillRun configures RunBackfill.
@@ -37,9 +22,8 @@ type BackfillRun struct {
 	// Rate caps objects started per second (0: no cap).
 	Rate float64
 	// Retries is how often an object that failed transiently is tried again
-	// before the backfill stops with an error (default
-	// DefaultBackfillRetries), backing off from RetryBackoff (default
-	// DefaultBackfillRetryBackoff).
+	// before the backfill stops with an error, backing off from
+	// RetryBackoff (see SettlerOptions).
 	Retries      int
 	RetryBackoff time.Duration
 	// Progress receives a progress bar (Terminal) or a line every
@@ -68,12 +52,6 @@ type BackfillSummary struct {
 // object.
 func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	o.defaults()
-	if o.Retries <= 0 {
-		o.Retries = DefaultBackfillRetries
-	}
-	if o.RetryBackoff <= 0 {
-		o.RetryBackoff = DefaultBackfillRetryBackoff
-	}
 	var sum BackfillSummary
 	ckpt, cp, err := openCheckpoint(o.Checkpoint, o.Spec)
 	if err != nil {
@@ -91,31 +69,28 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 
 	listCtx, stopListing := context.WithCancel(ctx)
 	defer stopListing()
-	work, cancelWork := o.workContext(ctx)
-	defer cancelWork()
-	b := &backfill{o: o, work: work, pool: o.pool(work), opener: o.s3Opener(o.S3),
-		win:         newLowWater(max(4*(o.Workers+o.Queue), 64), cp.Position),
-		retry:       backoff.Policy{Base: o.RetryBackoff, Max: o.RetryBackoff << 6},
-		stopListing: stopListing}
+	set := NewSettler(ctx, o.Common, SettlerOptions{S3: o.S3, Retries: o.Retries, RetryBackoff: o.RetryBackoff,
+		OnFatal: func(error) { stopListing() }})
+	b := &backfill{o: o, set: set, win: NewWindow(max(4*(o.Workers+o.Queue), 64), cp.Position)}
 	stopProgress := b.reportProgress(listCtx, cp.Position)
-	stopSaving := ckpt.saveEvery(time.Second, b.win.position, o.Logger)
+	stopSaving := ckpt.saveEvery(time.Second, b.win.Position, o.Logger)
 	listErr := b.list(listCtx, cp.Position)
-	b.inflight.Wait()
-	b.pool.Close()
+	set.Close()
 	stopSaving()
 	stopProgress()
 
-	sum.Objects, sum.DeadLettered = b.done.Objects.Load(), b.done.DeadLettered.Load()
-	sum.Records, sum.Findings, sum.Bytes = b.done.Records.Load(), b.done.Findings.Load(), b.done.Bytes.Load()
+	done := set.Counters()
+	sum.Objects, sum.DeadLettered = done.Objects.Load(), done.DeadLettered.Load()
+	sum.Records, sum.Findings, sum.Bytes = done.Records.Load(), done.Findings.Load(), done.Bytes.Load()
 	switch {
-	case b.fatal() != nil:
-		return sum, b.fatal()
+	case set.Err() != nil:
+		return sum, set.Err()
 	case ctx.Err() != nil:
 		return sum, ctx.Err()
 	case listErr != nil:
 		return sum, listErr
 	}
-	if pos, all := b.win.mark(); all {
+	if pos, all := b.win.Mark(); all {
 		sum.Complete = true
 		if err := ckpt.save(pos, true); err != nil {
 			return sum, err
@@ -126,24 +101,16 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 
 // backfill is one RunBackfill in progress.
 type backfill struct {
-	o           BackfillRun
-	work        context.Context // object reads; outlives the listing by ShutdownGrace
-	pool        *Pool
-	opener      source.S3Opener
-	win         *lowWater
-	retry       backoff.Policy
-	done        progress.Counters
-	inflight    sync.WaitGroup // objects listed and not yet settled
-	stopListing context.CancelFunc
-
-	mu  sync.Mutex
-	err error // the first error that stops the backfill
+	o   BackfillRun
+	set *Settler
+	win *Window[source.Position]
 }
 
 // list walks the spec after the checkpoint, at most Rate objects a second,
-// and hands every object to the workers, waiting while the window is full.
-// A follow-up may list several day folders in parallel: the window orders
-// whatever finishes, so only the walk would change.
+// and hands every object to the settler, waiting while the window is full;
+// the checkpoint moves past an object once it is settled. A follow-up may
+// list several day folders in parallel: the window orders whatever
+// finishes, so only the walk would change.
 func (b *backfill) list(ctx context.Context, after source.Position) error {
 	lim := rate.NewLimiter(rate.Inf, 1)
 	if b.o.Rate > 0 {
@@ -153,86 +120,17 @@ func (b *backfill) list(ctx context.Context, after source.Position) error {
 		if err := lim.Wait(ctx); err != nil {
 			return err
 		}
-		seq, err := b.win.add(ctx, l.Pos)
+		seq, err := b.win.Add(ctx, l.Pos)
 		if err != nil {
 			return err
 		}
-		b.inflight.Add(1)
-		b.submit(l, seq, 0)
+		b.set.Read(b.set.Context(), l.Object, "", func(r ReadResult) {
+			if r.Settled {
+				b.win.Complete(seq)
+			}
+		})
 		return nil
 	})
-}
-
-func (b *backfill) submit(l source.Listed, seq int64, attempt int) {
-	ref := match.ObjectRef{Bucket: l.Object.Bucket, Key: l.Object.Key}
-	submit(b.work, b.pool, Job{Ref: ref, Open: b.opener.Open(ref.Bucket, ref.Key),
-		Done: func(r Result) { b.settle(l, seq, attempt, r) }})
-}
-
-// settle decides what becomes of an object once it was read and its output
-// acknowledged: done, dead-lettered, retried after a backoff, or (retries
-// exhausted, or the dead letter could not be written) the end of the
-// backfill.
-func (b *backfill) settle(l source.Listed, seq int64, attempt int, r Result) {
-	b.done.Records.Add(r.Records)
-	b.done.Findings.Add(r.Findings)
-	b.done.Bytes.Add(r.Bytes)
-	if r.Err == nil {
-		b.finished(l, seq)
-		b.inflight.Done()
-		return
-	}
-	name := Name(r.Ref)
-	reason, permanent := failure.Classify(r.Err)
-	switch {
-	case permanent:
-		if err := WriteDLQ(b.work, b.o.Sink, b.o.Metrics, objectEntry("s3", reason, r)); err != nil {
-			b.fail(err)
-		} else {
-			b.o.Logger.Warn("object dead-lettered", "object", name, "reason", reason, "err", r.Err)
-			b.done.DeadLettered.Add(1)
-			b.finished(l, seq)
-		}
-		b.inflight.Done()
-	case b.work.Err() != nil: // stopping: left for the next run
-		b.inflight.Done()
-	case attempt >= b.o.Retries:
-		b.fail(fmt.Errorf("backfill stopped: %w (after %d attempts)", r.Err, attempt+1))
-		b.inflight.Done()
-	default:
-		wait := b.retry.Delay(attempt)
-		b.o.Logger.Warn("object failed; retrying", "object", name, "attempt", attempt+1, "retry_in", wait, "err", r.Err)
-		go func() {
-			if backoff.Sleep(b.work, wait) != nil {
-				b.inflight.Done()
-				return
-			}
-			b.submit(l, seq, attempt+1)
-		}()
-	}
-}
-
-// finished counts an object done and lets the checkpoint move past it.
-func (b *backfill) finished(l source.Listed, seq int64) {
-	b.done.Objects.Add(1)
-	b.done.Stored.Add(l.Object.Size)
-	b.win.complete(seq)
-}
-
-// fail records the error that ends the backfill and stops the listing.
-func (b *backfill) fail(err error) {
-	b.mu.Lock()
-	if b.err == nil {
-		b.err = err
-	}
-	b.mu.Unlock()
-	b.stopListing()
-}
-
-func (b *backfill) fatal() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.err
 }
 
 // reportProgress starts the progress reporter, with totals from a second,
@@ -255,7 +153,7 @@ func (b *backfill) reportProgress(ctx context.Context, after source.Position) (s
 	}()
 	start := time.Now()
 	stopReporter := progress.Reporter{W: b.o.Progress, Terminal: b.o.Terminal, Every: b.o.ProgressEvery}.Start(func() progress.Snapshot {
-		return progress.Read(&b.done, &totals, time.Since(start))
+		return progress.Read(b.set.Counters(), &totals, time.Since(start))
 	})
 	return func() {
 		cancel()

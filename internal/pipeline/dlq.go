@@ -18,12 +18,16 @@ type DLQEntry struct {
 	// Reason is one of the failure.Reason constants.
 	Reason string `json:"reason"`
 	Error  string `json:"error"`
-	// Source is "sqs", "s3" (backfill, prefix scan) or "file".
+	// Source is "sqs", "s3" (backfill, fleet worker, prefix scan) or "file".
 	Source string           `json:"source"`
 	Object *match.ObjectRef `json:"object,omitempty"`
 	// Notification is the SQS message body exactly as received.
 	Notification string `json:"notification,omitempty"`
 	MessageID    string `json:"messageId,omitempty"`
+	// Item is the backfill work item (a cloudtrail.backfill message value,
+	// exactly as read) that named the object, for a fleet worker's entries:
+	// replaying it reads the same objects again.
+	Item         string `json:"item,omitempty"`
 	ReceiveCount int    `json:"receiveCount,omitempty"`
 	// RecordsProduced records of this object were already written before the
 	// failure; they stay (delivery is at least once), and a replay after a

@@ -3,32 +3,34 @@ package pipeline
 import (
 	"context"
 	"sync"
-
-	"rootwatch/internal/source"
 )
 
-// lowWater tracks the objects of a backfill in listing order and where the
-// checkpoint may be: the position of the last object before which every
-// object is done, however out of order they finish. Its size bounds how far
-// the listing may run ahead of the oldest unfinished object, so memory
-// stays bounded whatever the backfill's size.
-type lowWater struct {
+// Window tracks work items in the order they were started and where a
+// source may settle up to: the position P of the last item before which
+// every item is done, however out of order they finish. A backfill's
+// checkpoint is such a mark (P a source.Position); so is a fleet worker's
+// offset commit on one partition (P the next offset). Its size bounds how
+// far the start of new items may run ahead of the oldest unfinished one, so
+// memory stays bounded whatever the run's size, and an item that never
+// finishes holds the mark where it is: nothing after it is settled.
+type Window[P any] struct {
 	mu    sync.Mutex
 	slots chan struct{}
-	next  int64 // sequence number of the next object added
-	low   int64 // the oldest object not done
+	next  int64 // sequence number of the next item added
+	low   int64 // the oldest item not done
 	done  map[int64]bool
-	pos   map[int64]source.Position
-	last  source.Position // position of the object before low
+	pos   map[int64]P
+	last  P // position of the item before low
 }
 
-func newLowWater(size int, start source.Position) *lowWater {
-	return &lowWater{slots: make(chan struct{}, size), done: map[int64]bool{}, pos: map[int64]source.Position{}, last: start}
+// NewWindow returns a window of size items whose mark starts at start.
+func NewWindow[P any](size int, start P) *Window[P] {
+	return &Window[P]{slots: make(chan struct{}, max(size, 1)), done: map[int64]bool{}, pos: map[int64]P{}, last: start}
 }
 
-// add takes a slot for the object at p (waiting while the window is full)
+// Add takes a slot for the item at p (waiting while the window is full)
 // and returns its sequence number.
-func (w *lowWater) add(ctx context.Context, p source.Position) (int64, error) {
+func (w *Window[P]) Add(ctx context.Context, p P) (int64, error) {
 	select {
 	case w.slots <- struct{}{}:
 	case <-ctx.Done():
@@ -42,9 +44,9 @@ func (w *lowWater) add(ctx context.Context, p source.Position) (int64, error) {
 	return seq, nil
 }
 
-// complete marks object seq done, moving the mark past every object done
-// in a row from the oldest.
-func (w *lowWater) complete(seq int64) {
+// Complete marks item seq done, moving the mark past every item done in a
+// row from the oldest.
+func (w *Window[P]) Complete(seq int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.done[seq] = true
@@ -57,16 +59,16 @@ func (w *lowWater) complete(seq int64) {
 	}
 }
 
-// mark is the position before which everything is done, and whether every
-// object added is.
-func (w *lowWater) mark() (source.Position, bool) {
+// Mark is the position before which everything is done, and whether every
+// item added is.
+func (w *Window[P]) Mark() (P, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.last, w.low == w.next
 }
 
-// position is mark without the flag.
-func (w *lowWater) position() source.Position {
-	p, _ := w.mark()
+// Position is Mark without the flag.
+func (w *Window[P]) Position() P {
+	p, _ := w.Mark()
 	return p
 }

@@ -37,6 +37,9 @@ type Snapshot struct {
 	TotalObjects, TotalStored                int64
 	TotalsKnown                              bool
 	Elapsed                                  time.Duration
+	// Items, TotalItems and ItemsInFlight are a fleet backfill's work items
+	// done, planned and being read; zero elsewhere (and then not shown).
+	Items, TotalItems, ItemsInFlight int64
 }
 
 // Read takes a Snapshot of c and t (t may be nil) after elapsed.
@@ -93,16 +96,24 @@ func (s Snapshot) Bar(final bool) string {
 		end = "\n"
 	}
 	a := s.approx()
-	return fmt.Sprintf("\r[%s%s] %d/%s%d objects  %s/%s%s  %.0f records/s  ETA %s   %s",
-		strings.Repeat("#", n), strings.Repeat(".", width-n), s.Objects, a, s.TotalObjects,
+	items := ""
+	if s.TotalItems > 0 {
+		items = fmt.Sprintf("%d/%s%d items (%d in flight)  ", s.Items, a, s.TotalItems, s.ItemsInFlight)
+	}
+	return fmt.Sprintf("\r[%s%s] %s%d/%s%d objects  %s/%s%s  %.0f records/s  ETA %s   %s",
+		strings.Repeat("#", n), strings.Repeat(".", width-n), items, s.Objects, a, s.TotalObjects,
 		HumanBytes(s.Stored), a, HumanBytes(s.TotalStored), s.RecordsPerSecond(), s.ETA(), end)
 }
 
 // Line is the log line, named by what (e.g. "backfill").
 func (s Snapshot) Line(what string) string {
 	a := s.approx()
-	return fmt.Sprintf("%s progress: objects=%d/%s%d bytes=%s/%s%s records=%d findings=%d dead_lettered=%d records_per_s=%.0f eta=%s\n",
-		what, s.Objects, a, s.TotalObjects, HumanBytes(s.Stored), a, HumanBytes(s.TotalStored), s.Records, s.Findings,
+	items := ""
+	if s.TotalItems > 0 {
+		items = fmt.Sprintf("items=%d/%s%d in_flight=%d ", s.Items, a, s.TotalItems, s.ItemsInFlight)
+	}
+	return fmt.Sprintf("%s progress: %sobjects=%d/%s%d bytes=%s/%s%s records=%d findings=%d dead_lettered=%d records_per_s=%.0f eta=%s\n",
+		what, items, s.Objects, a, s.TotalObjects, HumanBytes(s.Stored), a, HumanBytes(s.TotalStored), s.Records, s.Findings,
 		s.DeadLettered, s.RecordsPerSecond(), s.ETA())
 }
 

@@ -37,6 +37,14 @@ func TestBarAndLine(t *testing.T) {
 	if !strings.Contains(line, "objects=25/~100") || !strings.Contains(line, "eta=?") {
 		t.Errorf("while totals are counted: %q", line)
 	}
+	// A fleet backfill's work items, when there are any, come first.
+	s.TotalItems, s.Items, s.ItemsInFlight = 40, 10, 3
+	if line := s.Line("fleet"); !strings.HasPrefix(line, "fleet progress: items=10/40 in_flight=3 objects=25/100") {
+		t.Errorf("fleet line %q", line)
+	}
+	if bar := s.Bar(false); !strings.Contains(bar, "] 10/40 items (3 in flight)  25/100 objects") {
+		t.Errorf("fleet bar %q", bar)
+	}
 	c.Stored.Store(100 << 20)
 	tot.Known.Store(true)
 	if eta := Read(&c, &tot, time.Second).ETA(); eta != "0s" {

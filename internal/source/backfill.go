@@ -178,7 +178,7 @@ func (b Backfill) Walk(ctx context.Context, c S3Lister, after Position, fn func(
 				case after.Day != "" && c == 0:
 					start = after.Key
 				}
-				prefix := b.Prefix + "AWSLogs/" + a + "/CloudTrail/" + r + "/" + d + "/"
+				prefix := b.Folder(Position{Day: d, Account: a, Region: r})
 				err := listAll(ctx, c, b.Bucket, prefix, "", start, func(key string, size int64) error {
 					if cloudtrail.IsDigest(key) || strings.HasSuffix(key, "/") {
 						return nil
