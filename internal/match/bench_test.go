@@ -92,3 +92,19 @@ func BenchmarkFindRoot(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMatchesNonRoot is BenchmarkIsRootNonRoot with the second
+// prefilter (AssumeRoot calls): what the pipeline pays per record.
+func BenchmarkMatchesNonRoot(b *testing.B) {
+	recs, n := benchRecords(b)
+	b.SetBytes(n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, r := range recs {
+			if Matches(r) {
+				b.Fatal("unexpected match")
+			}
+		}
+	}
+}
