@@ -20,6 +20,8 @@ type metrics struct {
 	dedupSize    *prometheus.GaugeVec   // partition
 	incidentSize *prometheus.GaugeVec   // partition
 	sendLatency  prometheus.Histogram
+	sessions     prometheus.Gauge       // centralised-root sessions in the fleet view
+	joins        *prometheus.CounterVec // when: at-open, late
 }
 
 func newMetrics() *metrics {
@@ -59,7 +61,7 @@ func newMetrics() *metrics {
 		}, []string{"partition"}),
 		rootLastUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rootwatch_root_last_used_timestamp_seconds",
-			Help: "Event time of the last root activity seen per account (accounts of partitions this replica owns).",
+			Help: "Event time of the last root activity seen per account (every account: the fleet view of the state topic).",
 		}, []string{"account"}),
 		dedupSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rootwatch_alert_dedup_entries",
@@ -74,9 +76,17 @@ func newMetrics() *metrics {
 			Help:    "From a finding's arrival in Kafka (message time) to the first successful send of the incident it opened.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}),
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rootwatch_alert_root_sessions",
+			Help: "Centralised-root sessions (sts:AssumeRoot) known to the session table, fleet-wide.",
+		}),
+		joins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rootwatch_alert_session_joins_total",
+			Help: "Session incidents joined with who opened them: at-open (the AssumeRoot call was known first) or late (it arrived after the incident opened, which was then updated).",
+		}, []string{"when"}),
 	}
 	m.reg.MustRegister(m.findings, m.bad, m.incidents, m.updates, m.sends, m.retries, m.dlq,
-		m.lag, m.rootLastUsed, m.dedupSize, m.incidentSize, m.sendLatency)
+		m.lag, m.rootLastUsed, m.dedupSize, m.incidentSize, m.sendLatency, m.sessions, m.joins)
 	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

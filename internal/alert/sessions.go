@@ -158,6 +158,7 @@ func (s *partState) noteIssued(r *rules, p *params, f *match.Finding, now time.T
 		for _, inc := range s.incidents {
 			if inc.SessionKey == sess.AccessKeyID && inc.Issuer == nil {
 				res.notices = append(res.notices, s.attachIssuer(r, p, inc, &kept, now)...)
+				res.joinedLate++
 			}
 		}
 	}
@@ -173,17 +174,21 @@ func (s *partState) noteIssued(r *rules, p *params, f *match.Finding, now time.T
 // the session: the issuer is attached when it is known and was not
 // before, and an action from another IP than the session's issue opens a
 // session-ip-mismatch notice.
-func (s *partState) joinSession(r *rules, p *params, inc *incident, f *match.Finding, now time.Time) []*incident {
+func (s *partState) joinSession(r *rules, p *params, inc *incident, f *match.Finding, now time.Time, res *ingestResult) {
 	if inc.Issuer == nil {
 		if iss := s.issuer(inc.SessionKey); iss != nil {
-			return s.attachIssuer(r, p, inc, iss, now)
+			res.notices = append(res.notices, s.attachIssuer(r, p, inc, iss, now)...)
+			if res.outcome == OutcomeOpened {
+				res.joinedAtOpen++
+			} else {
+				res.joinedLate++
+			}
 		}
-		return nil
+		return
 	}
 	if n := s.ipNotice(r, p, inc, f, now); n != nil {
-		return []*incident{n}
+		res.notices = append(res.notices, n)
 	}
-	return nil
 }
 
 // attachIssuer records who opened inc's session: the AssumeRoot call joins

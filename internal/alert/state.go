@@ -277,6 +277,9 @@ type ingestResult struct {
 	inc        *incident   // opened or updated
 	compliance *incident   // opened when root use crossed the unused threshold
 	notices    []*incident // session notices opened (sessions.go)
+	// joinedAtOpen and joinedLate count session incidents joined with who
+	// opened the session: when it opened, or later (an update).
+	joinedAtOpen, joinedLate int
 }
 
 // ingest applies one finding to the state: dedup, last root use, allowlist,
@@ -343,7 +346,7 @@ func (s *partState) ingest(r *rules, p *params, f *match.Finding, now time.Time,
 		inc.Recent[len(inc.Recent)-1].Note = note
 	}
 	if inc.SessionKey != "" {
-		res.notices = append(res.notices, s.joinSession(r, p, inc, f, now)...)
+		s.joinSession(r, p, inc, f, now, &res)
 	}
 	for _, c := range chans {
 		if inc.Out[c] == nil {

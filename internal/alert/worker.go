@@ -65,10 +65,14 @@ type worker struct {
 	// instead of waiting for group_interval.
 	flushAtEOF bool
 	opened     bool // an incident was opened in the current batch
-	done       chan struct{}
+	// wake is closed when the fleet view learns a session: incidents
+	// waiting for who opened theirs look again (sessions.go).
+	wake <-chan struct{}
+	done chan struct{}
 }
 
 func (s *Service) newWorker(st *partState, store Store, commit func(context.Context, int64) error) *worker {
+	st.sessions = s.view.session
 	return &worker{
 		svc:       s,
 		st:        st,
@@ -88,9 +92,8 @@ func (s *Service) newWorker(st *partState, store Store, commit func(context.Cont
 // sends (bounded by the drain timeout), flushes and commits.
 func (w *worker) run(ctx context.Context, in <-chan Message) error {
 	w.publishState()
-	for _, ru := range w.st.rootUse {
-		w.svc.roots.set(w.st.partition, *ru)
-	}
+	w.wake = w.svc.view.sessionsChanged()
+	w.joinIssuers() // incidents restored that wait for a session issued meanwhile
 	tick := w.svc.tick()
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -137,6 +140,9 @@ func (w *worker) run(ctx context.Context, in <-chan Message) error {
 			}
 		case r := <-w.results:
 			w.complete(r)
+		case <-w.wake:
+			w.wake = w.svc.view.sessionsChanged() // before looking, so that a session added meanwhile wakes again
+			w.joinIssuers()
 		case <-t.C:
 		case <-expire.C:
 			d, i := w.st.expire(w.svc.now(), w.svc.params.window)
@@ -183,12 +189,14 @@ func (w *worker) handle(ctx context.Context, m Message) error {
 	case OutcomeUpdated:
 		s.m.updates.Inc()
 	}
-	if ru := w.st.rootUse[f.AccountID]; ru != nil && ru.EventID == f.EventID {
-		s.roots.set(w.st.partition, *ru)
-	}
-	for _, inc := range []*incident{res.inc, res.compliance} {
+	s.m.joins.WithLabelValues("at-open").Add(float64(res.joinedAtOpen))
+	s.m.joins.WithLabelValues("late").Add(float64(res.joinedLate))
+	for _, inc := range append([]*incident{res.inc, res.compliance}, res.notices...) {
 		if inc == nil {
 			continue
+		}
+		if inc != res.inc && inc != res.compliance {
+			w.noticeOpened(inc)
 		}
 		if inc == res.compliance {
 			s.m.incidents.Inc()
@@ -208,6 +216,34 @@ func (w *worker) handle(ctx context.Context, m Message) error {
 		}
 	}
 	return nil
+}
+
+// joinIssuers joins every incident of the partition that waits for who
+// opened its session with the session table, and counts the joins; the
+// next afterBatch writes the state and sends the updates.
+func (w *worker) joinIssuers() {
+	s := w.svc
+	now := s.now()
+	for _, inc := range w.st.incidents {
+		if inc.SessionKey == "" || inc.Issuer != nil {
+			continue
+		}
+		iss := w.st.issuer(inc.SessionKey)
+		if iss == nil {
+			continue
+		}
+		for _, n := range w.st.attachIssuer(s.rules, &s.params, inc, iss, now) {
+			w.noticeOpened(n)
+		}
+		s.m.joins.WithLabelValues("late").Inc()
+		w.log.Info("session issuer joined", "incident", inc.ID, "accessKeyId", inc.SessionKey, "caller", iss.Session.CallerARN)
+	}
+}
+
+// noticeOpened counts and logs a session notice.
+func (w *worker) noticeOpened(inc *incident) {
+	w.svc.m.incidents.Inc()
+	w.log.Info("session notice", "incident", inc.ID, "category", inc.Category, "account", inc.AccountID)
 }
 
 // bad counts and parks a message that is not a finding; it never stops the worker
@@ -450,9 +486,6 @@ func (w *worker) stop(cause error) error {
 		return cause // state flushed; offsets stay where they were, the findings come again
 	}
 	err := w.commitDone(ctx, true)
-	if w.handover {
-		s.roots.dropPartition(w.st.partition)
-	}
 	s.m.dedupSize.DeleteLabelValues(strconv.Itoa(w.st.partition))
 	s.m.incidentSize.DeleteLabelValues(strconv.Itoa(w.st.partition))
 	return err
