@@ -148,7 +148,7 @@ func (s *partState) noteIssued(r *rules, p *params, f *match.Finding, now time.T
 		sess = &match.Session{} // a producer that sent none: only the finding's own fields
 	}
 	if f.Category == match.CategorySessionFailed {
-		return f, fmt.Sprintf("sts:AssumeRoot failed (%s): %s", orUnknown(f.ErrorCode), issuerText(f))
+		return f, fmt.Sprintf("sts:AssumeRoot failed (%s): %s", orUnknown(f.ErrorCode), sessionText(f, "called by"))
 	}
 	if sess.AccessKeyID != "" {
 		kept := *f
@@ -285,12 +285,15 @@ func (inc *incident) sessionNotes() []string {
 
 // issuerText says who opened a session, from where, for what:
 // "opened by arn:… from 192.0.2.1 for S3UnlockBucketPolicy (account 222222222222, sts:AssumeRoot at …)".
-func issuerText(f *match.Finding) string {
+func issuerText(f *match.Finding) string { return sessionText(f, "opened by") }
+
+// sessionText is issuerText with another verb (a failed call opened nothing).
+func sessionText(f *match.Finding, verb string) string {
 	s := f.Session
 	if s == nil {
-		return "opened by " + orUnknown(f.PrincipalARN) + " from " + orUnknown(f.SourceIPAddress)
+		return verb + " " + orUnknown(f.PrincipalARN) + " from " + orUnknown(f.SourceIPAddress)
 	}
-	text := fmt.Sprintf("opened by %s from %s for %s (account %s, sts:AssumeRoot at %s in account %s",
+	text := fmt.Sprintf("%s %s from %s for %s (account %s, sts:AssumeRoot at %s in account %s", verb,
 		orUnknown(s.CallerARN), orUnknown(s.CallerSourceIP), orUnknown(s.TaskPolicy()), orUnknown(s.TargetAccountID),
 		s.IssuedAt.UTC().Format(time.RFC3339), orUnknown(s.CallerAccountID))
 	if !s.Expiration.IsZero() {
