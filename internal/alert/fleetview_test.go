@@ -137,7 +137,7 @@ func TestFleetViewFoldIsOrderFree(t *testing.T) {
 		return Record{Key: prefixRootUse + acct, Value: b}
 	}
 	p0 := []Record{ru("111122223333", "old", baseTime), ru("111122223333", "new", baseTime.Add(time.Hour))}
-	p1 := []Record{ru("111122223333", "other-partition", baseTime.Add(30 * time.Minute)), {Key: prefixIncident + "inc-x", Value: nil}}
+	p1 := []Record{ru("111122223333", "other-partition", baseTime.Add(30*time.Minute)), {Key: prefixIncident + "inc-x", Value: nil}}
 	a, b := mk(), mk()
 	for i, r := range p0 {
 		a.view.apply(0, int64(i), r)

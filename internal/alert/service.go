@@ -18,7 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"rootwatch/internal/channel"
 	"rootwatch/internal/match"
 )

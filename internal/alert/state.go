@@ -273,7 +273,7 @@ func (o Outcome) String() string { return outcomeNames[o] }
 
 type ingestResult struct {
 	outcome    Outcome
-	reason     string    // silence or allowlist reason
+	reason     string      // silence or allowlist reason
 	inc        *incident   // opened or updated
 	compliance *incident   // opened when root use crossed the unused threshold
 	notices    []*incident // session notices opened (sessions.go)

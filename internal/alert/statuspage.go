@@ -52,7 +52,7 @@ type statusIncident struct {
 
 // statusSession is one row of "Centralised root sessions".
 type statusSession struct {
-	IssuedAt, Expiration                             time.Time
+	IssuedAt, Expiration                              time.Time
 	Caller, SourceIP, Target, TaskPolicy, AccessKeyID string
 }
 
