@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -17,6 +15,19 @@ import (
 	"rootwatch/internal/match"
 	"rootwatch/internal/testutil"
 )
+
+// startTwo starts two replicas of one group and waits until each owns a
+// partition (of 2).
+func (e *kafkaEnv) startTwo(cfg *Config, chans ...*recorder) (a, b *running) {
+	e.t.Helper()
+	a = e.start(cfg, chans...)
+	a.waitReady(e.t)
+	b = e.start(cfg, chans...)
+	testutil.WaitFor(e.t, 20*time.Second, "both replicas own a partition", func() bool {
+		return a.s.ready.Load() && b.s.ready.Load() && a.s.owned.Load() > 0 && b.s.owned.Load() > 0
+	})
+	return a, b
+}
 
 // stateEnds are the end offsets of every partition of the state topic, as
 // the view reports them (partition number as a string).
@@ -35,22 +46,13 @@ func stateEnds(t testing.TB, e *kafkaEnv, n int) map[string]int64 {
 	return ends
 }
 
-// fleetBody is GET path's body with its generatedAt (the answering
+// fleetBody is GET url's JSON body with its generatedAt (the answering
 // replica's clock) taken out.
 func fleetBody(t testing.TB, url string) []byte {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" {
-		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
-	}
 	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+	if err := getJSON(url, &m); err != nil {
+		t.Fatal(err)
 	}
 	delete(m, "generatedAt")
 	out, _ := json.Marshal(m)
@@ -65,12 +67,7 @@ func TestFleetViewTwoReplicasAnswerAlike(t *testing.T) {
 	env := newKafkaEnv(t)
 	cfg := env.config(pagerOnly)
 	pager := newRecorder("pager")
-	a := env.start(cfg, pager)
-	a.waitReady(t)
-	b := env.start(cfg, pager)
-	testutil.WaitFor(t, 20*time.Second, "both replicas own a partition", func() bool {
-		return a.s.ready.Load() && b.s.ready.Load() && a.s.owned.Load() > 0 && b.s.owned.Load() > 0
-	})
+	a, b := env.startTwo(cfg, pager)
 	env.produce(sessions(8, 3, 0)...) // 8 accounts over both partitions
 	testutil.WaitFor(t, 20*time.Second, "8 incidents and 8 compliance notices paged", func() bool { return len(byIncident(pager.notes())) == 16 })
 

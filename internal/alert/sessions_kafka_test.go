@@ -3,8 +3,6 @@ package alert
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -95,12 +93,7 @@ func TestKafkaSessionJoinAcrossPartitions(t *testing.T) {
 	env := newKafkaEnv(t)
 	cfg := env.config(sessionsKafkaConfig)
 	pager, audit := newRecorder("pager"), newRecorder("audit")
-	a := env.start(cfg, pager, audit)
-	a.waitReady(t)
-	b := env.start(cfg, pager, audit)
-	testutil.WaitFor(t, 20*time.Second, "both replicas own a partition", func() bool {
-		return a.s.ready.Load() && b.s.ready.Load() && a.s.owned.Load() > 0 && b.s.owned.Load() > 0
-	})
+	a, b := env.startTwo(cfg, pager, audit)
 
 	first := crossPartitionSession(t, &kafkago.Hash{}, "ASIAFIRSTEXAMPLE0001")
 	env.produce(issue(t, first))
@@ -150,14 +143,8 @@ func TestRealPipelineSessionPagesOnceWithIssuer(t *testing.T) {
 			ingest := func(files map[string][]string) {
 				t.Helper()
 				dir := t.TempDir()
-				for key, recs := range files {
-					p := filepath.Join(dir, filepath.FromSlash(key))
-					if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(p, fixtures.Gzip(fixtures.LogFile(recs...)), 0o644); err != nil {
-						t.Fatal(err)
-					}
+				if err := fixtures.WriteFiles(dir, fixtures.GzipLogs(files)); err != nil {
+					t.Fatal(err)
 				}
 				sum, err := pipeline.RunLocal(context.Background(), pipeline.LocalRun{Paths: []string{dir}, Common: pipeline.Common{Sink: out}})
 				if err != nil || len(sum.Failed) > 0 {
@@ -167,12 +154,7 @@ func TestRealPipelineSessionPagesOnceWithIssuer(t *testing.T) {
 			env := &kafkaEnv{t: t, cfg: kc}
 			cfg := env.config(sessionsKafkaConfig)
 			pager, audit := newRecorder("pager"), newRecorder("audit")
-			a := env.start(cfg, pager, audit)
-			a.waitReady(t)
-			b := env.start(cfg, pager, audit)
-			testutil.WaitFor(t, 20*time.Second, "both replicas own a partition", func() bool {
-				return a.s.ready.Load() && b.s.ready.Load() && a.s.owned.Load() > 0 && b.s.owned.Load() > 0
-			})
+			a, b := env.startTwo(cfg, pager, audit)
 
 			s := crossPartitionSession(t, &kafkago.Murmur2Balancer{}, fixtures.DefaultSession().KeyID)
 			mgmt := map[string][]string{

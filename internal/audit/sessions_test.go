@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,14 +16,8 @@ import (
 
 func writeLogs(t *testing.T, dir string, files map[string][]string) {
 	t.Helper()
-	for key, recs := range files {
-		p := filepath.Join(dir, filepath.FromSlash(key))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, fixtures.Gzip(fixtures.LogFile(recs...)), 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := fixtures.WriteFiles(dir, fixtures.GzipLogs(files)); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"rootwatch/internal/testutil"
 	"sort"
@@ -114,21 +113,15 @@ func TestScanCountsSessionsApartFromRootActivity(t *testing.T) {
 	s := fixtures.DefaultSession()
 	failed := s
 	failed.IssueID, failed.ErrorCode, failed.ErrorMessage = "issue-failed-1", "AccessDenied", "not authorized"
-	logs := map[string][]byte{
-		fixtures.LogKey("o-exampleorg1", fixtures.ManagementAccount, "CloudTrail", s.Region, "2024/10/25", "20241025T2055Z", "m1", ".json.gz"): fixtures.Gzip(fixtures.LogFile(
-			fixtures.AssumeRootRecord(s), fixtures.AssumeRootRecord(failed), fixtures.Records[len(fixtures.Records)-1].JSON)),
-		fixtures.LogKey("o-exampleorg1", fixtures.MemberAccount, "CloudTrail", s.Region, "2024/10/25", "20241025T2055Z", "m2", ".json.gz"): fixtures.Gzip(fixtures.LogFile(
+	logs := map[string][]string{
+		fixtures.LogKey("o-exampleorg1", fixtures.ManagementAccount, "CloudTrail", s.Region, "2024/10/25", "20241025T2055Z", "m1", ".json.gz"): {
+			fixtures.AssumeRootRecord(s), fixtures.AssumeRootRecord(failed), fixtures.Records[len(fixtures.Records)-1].JSON},
+		fixtures.LogKey("o-exampleorg1", fixtures.MemberAccount, "CloudTrail", s.Region, "2024/10/25", "20241025T2055Z", "m2", ".json.gz"): {
 			fixtures.SessionAction(s, "act-1", "GetBucketPolicy", s.CallerIP, s.Region, s.Issued.Add(time.Minute)),
-			fixtures.SessionAction(s, "act-2", "DeleteBucketPolicy", s.CallerIP, s.Region, s.Issued.Add(2*time.Minute)))),
+			fixtures.SessionAction(s, "act-2", "DeleteBucketPolicy", s.CallerIP, s.Region, s.Issued.Add(2*time.Minute))},
 	}
-	for k, v := range logs {
-		p := filepath.Join(dir, filepath.FromSlash(k))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, v, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := fixtures.WriteFiles(dir, fixtures.GzipLogs(logs)); err != nil {
+		t.Fatal(err)
 	}
 	var out bytes.Buffer
 	sum, err := Run(context.Background(), Options{Paths: []string{dir}, Out: &out})
