@@ -36,8 +36,10 @@ import (
 // fleetView is the fold; safe for concurrent use.
 type fleetView struct {
 	mu        sync.RWMutex
-	rootUse   map[string]RootUse
-	incidents map[string]FleetIncident
+	rootUse map[string]RootUse
+	// incidents are the latest i/ values, summarised only when read
+	// (incidents are written at every change; the view is read rarely).
+	incidents map[string][]byte
 	sessions  map[string]*match.Finding
 	offsets   map[int]int64 // partition -> next offset to read
 	changed   chan struct{} // closed (and replaced) when a session is added
@@ -72,23 +74,21 @@ type FleetIncident struct {
 
 func newFleetView(gauge *prometheus.GaugeVec, nSessions prometheus.Gauge) *fleetView {
 	return &fleetView{
-		rootUse: map[string]RootUse{}, incidents: map[string]FleetIncident{}, sessions: map[string]*match.Finding{},
+		rootUse: map[string]RootUse{}, incidents: map[string][]byte{}, sessions: map[string]*match.Finding{},
 		offsets: map[int]int64{}, changed: make(chan struct{}), gauge: gauge, nSessions: nSessions,
 	}
 }
 
-// apply folds the record at offset of state partition p into the view.
-// dedup entries are not kept. An unreadable record is skipped (the error
-// says which); the offset still moves on.
+// apply folds the record at offset of state partition p into the view
+// (which keeps r.Value). dedup entries are not kept. An unreadable record
+// is skipped (the error says which); the offset still moves on; an
+// unreadable incident is left out when the view is read.
 func (v *fleetView) apply(p int, offset int64, r Record) error {
-	var fi FleetIncident
 	var is issuedSession
 	var ru RootUse
 	var err error
 	// Decode outside the lock.
 	switch {
-	case strings.HasPrefix(r.Key, prefixIncident) && r.Value != nil:
-		fi, err = fleetIncident(r)
 	case strings.HasPrefix(r.Key, prefixSession) && r.Value != nil:
 		is, err = decodeSession(r.Key, r.Value)
 	case strings.HasPrefix(r.Key, prefixRootUse) && r.Value != nil:
@@ -107,7 +107,7 @@ func (v *fleetView) apply(p int, offset int64, r Record) error {
 		if r.Value == nil {
 			delete(v.incidents, r.Key[len(prefixIncident):])
 		} else {
-			v.incidents[fi.ID] = fi
+			v.incidents[r.Key[len(prefixIncident):]] = r.Value
 		}
 	case strings.HasPrefix(r.Key, prefixSession):
 		key := r.Key[len(prefixSession):]
@@ -222,13 +222,21 @@ func (s *Service) Status() StatusResponse {
 	for p, o := range v.offsets {
 		resp.StateOffsets[strconv.Itoa(p)] = o
 	}
-	for _, fi := range v.incidents {
-		resp.Incidents = append(resp.Incidents, fi)
+	incs := make([]Record, 0, len(v.incidents))
+	for id, b := range v.incidents {
+		incs = append(incs, Record{Key: prefixIncident + id, Value: b})
 	}
 	for _, f := range v.sessions {
 		resp.Sessions = append(resp.Sessions, *f.Session)
 	}
 	v.mu.RUnlock()
+	for _, r := range incs {
+		if fi, err := fleetIncident(r); err == nil {
+			resp.Incidents = append(resp.Incidents, fi)
+		} else {
+			s.log.Warn("status: unreadable incident in the state", "error", err)
+		}
+	}
 	sort.Slice(resp.Incidents, func(i, j int) bool {
 		a, b := resp.Incidents[i], resp.Incidents[j]
 		if !a.LastSent.Equal(b.LastSent) {

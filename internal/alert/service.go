@@ -177,6 +177,10 @@ func (s *Service) Close() { s.cancelSends() }
 // partition of the state, whichever replica owns it).
 func (s *Service) RootUses() []RootUse { return s.view.rootUses() }
 
+// stdinViewEvery is how stale the fleet view (status page, APIs) may be
+// in stdin mode, where the state is kept only in memory.
+const stdinViewEvery = 100 * time.Millisecond
+
 // MaxStdinLine bounds one line of `alert --source -`: four times the
 // largest finding ingest can write (match.MaxLineBytes), so every finding
 // ingest writes is read; a longer line (not a finding from ingest) is
@@ -190,7 +194,7 @@ const MaxStdinLine = 4 * match.MaxLineBytes
 func (s *Service) RunStdin(ctx context.Context, r io.Reader) error {
 	st := newPartState(0)
 	w := s.newWorker(st, &viewStore{v: s.view}, nil)
-	w.flushAtEOF = true
+	w.flushAtEOF, w.viewEvery = true, stdinViewEvery
 	in := make(chan Message, 256)
 	readErr := make(chan error, 1)
 	go func() {

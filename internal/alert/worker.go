@@ -65,6 +65,10 @@ type worker struct {
 	// instead of waiting for group_interval.
 	flushAtEOF bool
 	opened     bool // an incident was opened in the current batch
+	// viewEvery, when set, throttles flush (its store is only the fleet
+	// view); flushed is when it last wrote.
+	viewEvery time.Duration
+	flushed   time.Time
 	// wake is closed when the fleet view learns a session: incidents
 	// waiting for who opened theirs look again (sessions.go).
 	wake <-chan struct{}
@@ -272,7 +276,7 @@ func (w *worker) bad(ctx context.Context, m Message, reason string, err error) e
 // afterBatch flushes state, dispatches what is due, and commits.
 func (w *worker) afterBatch(ctx context.Context) error {
 	w.opened = false
-	if err := w.flush(ctx); err != nil {
+	if err := w.flush(ctx, false); err != nil {
 		return err
 	}
 	w.dispatch(false)
@@ -282,7 +286,7 @@ func (w *worker) afterBatch(ctx context.Context) error {
 // finish delivers everything owed now, for a source that has ended.
 func (w *worker) finish(ctx context.Context) error {
 	for {
-		if err := w.flush(ctx); err != nil {
+		if err := w.flush(ctx, true); err != nil {
 			return err
 		}
 		w.dispatch(true)
@@ -300,10 +304,17 @@ func (w *worker) finish(ctx context.Context) error {
 	}
 }
 
-func (w *worker) flush(ctx context.Context) error {
+// flush writes the changed state. A worker whose store is only the fleet
+// view (stdin: nothing to survive) writes at most every viewEvery unless
+// forced, so that encoding the state does not slow the stream down.
+func (w *worker) flush(ctx context.Context, force bool) error {
 	if w.svc.killed.Load() {
 		return errKilled
 	}
+	if w.viewEvery > 0 && !force && time.Since(w.flushed) < w.viewEvery {
+		return nil
+	}
+	w.flushed = time.Now()
 	recs, err := w.st.records()
 	if err != nil {
 		return err
@@ -479,7 +490,7 @@ func (w *worker) stop(cause error) error {
 	if s.killed.Load() {
 		return errors.Join(cause, errKilled)
 	}
-	if err := w.flush(ctx); err != nil {
+	if err := w.flush(ctx, true); err != nil {
 		return errors.Join(cause, err)
 	}
 	if cause != nil {
