@@ -2,6 +2,7 @@ package alert
 
 import (
 	"context"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -409,5 +410,35 @@ func TestSessionStateRoundTrip(t *testing.T) {
 	}
 	if !tomb || back.issuer(jane.KeyID) != nil {
 		t.Errorf("session not expired: tombstone %v", tomb)
+	}
+}
+
+// The status page and GET /api/status show the sessions known and, on a
+// session incident, who opened it.
+func TestStatusShowsSessions(t *testing.T) {
+	pager, audit := newRecorder("pager"), newRecorder("audit")
+	s := newService(t, testConfig(t, sessionsConfig), pager, audit)
+	jane := fixtures.DefaultSession()
+	runStdin(t, s, issue(t, jane), act(t, jane, "a1", "DeleteBucketPolicy", jane.CallerIP, "us-west-2", time.Minute))
+	st := s.Status()
+	if len(st.Sessions) != 1 || st.Sessions[0].CallerARN != jane.Caller || st.Sessions[0].AccessKeyID != jane.KeyID {
+		t.Fatalf("sessions %+v", st.Sessions)
+	}
+	var sess *FleetIncident
+	for i := range st.Incidents {
+		if st.Incidents[i].AccessKeyID == jane.KeyID {
+			sess = &st.Incidents[i]
+		}
+	}
+	if sess == nil || !strings.HasPrefix(sess.OpenedBy, janeOpened) || sess.Count != 2 || sess.Channels[0] != "pager" {
+		t.Fatalf("session incident %+v", sess)
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	body, _ := getPage(t, srv.URL+"/")
+	for _, want := range []string{"Centralised root sessions", "<code>" + jane.Caller + "</code>", "S3UnlockBucketPolicy", "session <code>" + jane.KeyID + "</code>", janeOpened} {
+		if !strings.Contains(body, want) {
+			t.Errorf("status page lacks %q", want)
+		}
 	}
 }
