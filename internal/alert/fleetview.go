@@ -35,7 +35,7 @@ import (
 
 // fleetView is the fold; safe for concurrent use.
 type fleetView struct {
-	mu        sync.RWMutex
+	mu      sync.RWMutex
 	rootUse map[string]RootUse
 	// incidents are the latest i/ values, summarised only when read
 	// (incidents are written at every change; the view is read rarely).
