@@ -59,11 +59,8 @@ func crossPartitionSession(t testing.TB, balance kafkago.Balancer, key string) f
 func sessionNotes(ns []channel.Notification, key string) []channel.Notification {
 	var out []channel.Notification
 	for _, n := range ns {
-		for _, f := range n.Findings {
-			if f.AccessKeyID == key && f.Category == match.CategoryAssumedRoot {
-				out = append(out, n)
-				break
-			}
+		if n.Incident.GroupKey == "session|"+key {
+			out = append(out, n)
 		}
 	}
 	return out
