@@ -277,34 +277,46 @@ func (vs *viewStore) Write(_ context.Context, p int, recs []Record) error {
 // state topic until ctx ends. The returned channel is closed once every
 // partition was read up to the end it had when following started (what
 // readiness waits for, so that a replica never answers from half a view).
-func (s *Service) followState(ctx context.Context, dialer *kafkago.Dialer, n int) (<-chan struct{}, error) {
-	kc := s.cfg.Kafka
+// A broker that does not answer is retried with backoff, logged.
+func (s *Service) followState(ctx context.Context, dialer *kafkago.Dialer, n int) <-chan struct{} {
 	caughtUp := make(chan struct{})
 	var pending sync.WaitGroup
+	pending.Add(n)
 	for p := range n {
-		first, last, err := partitionOffsets(ctx, dialer, kc.Brokers, kc.StateTopic, p)
-		if err != nil {
-			return nil, fmt.Errorf("follow state: %w", err)
-		}
-		done := func() {}
-		if last > first {
-			pending.Add(1)
-			done = sync.OnceFunc(pending.Done)
-		}
-		go s.followPartition(ctx, dialer, p, first, last, done)
+		go s.followPartition(ctx, dialer, p, sync.OnceFunc(pending.Done))
 	}
 	go func() {
 		pending.Wait()
 		close(caughtUp)
 	}()
-	return caughtUp, nil
+	return caughtUp
 }
 
-// followPartition reads state partition p from offset first into the view,
-// calling caughtUp once offset last-1 was read, until ctx ends. Read
-// errors are logged and retried with backoff.
-func (s *Service) followPartition(ctx context.Context, dialer *kafkago.Dialer, p int, first, last int64, caughtUp func()) {
+// followPartition reads state partition p from its start into the view,
+// calling caughtUp once it has read up to the end the partition had when
+// it started, until ctx ends. Errors are logged and retried with backoff.
+func (s *Service) followPartition(ctx context.Context, dialer *kafkago.Dialer, p int, caughtUp func()) {
 	kc := s.cfg.Kafka
+	retry := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5}
+	failures := 0
+	failed := func(what string, err error) bool {
+		s.log.Warn("follow state: "+what, "partition", p, "error", err)
+		failures++
+		return backoff.Sleep(ctx, retry.Delay(failures-1)) == nil
+	}
+	var first, last int64
+	for {
+		var err error
+		if first, last, err = partitionOffsets(ctx, dialer, kc.Brokers, kc.StateTopic, p); err == nil {
+			break
+		}
+		if ctx.Err() != nil || !failed("offsets", err) {
+			return
+		}
+	}
+	if last <= first {
+		caughtUp()
+	}
 	r := kafkago.NewReader(kafkago.ReaderConfig{
 		Brokers: kc.Brokers, Topic: kc.StateTopic, Partition: p, Dialer: dialer,
 		MinBytes: 1, MaxBytes: 32 << 20, MaxWait: 100 * time.Millisecond,
@@ -314,19 +326,13 @@ func (s *Service) followPartition(ctx context.Context, dialer *kafkago.Dialer, p
 		s.log.Error("follow state", "partition", p, "error", err)
 		return
 	}
-	retry := backoff.Policy{Base: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.5}
-	failures := 0
+	failures = 0
 	for {
 		m, err := r.FetchMessage(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+			if ctx.Err() != nil || errors.Is(err, context.Canceled) || !failed("read", err) {
 				return
 			}
-			s.log.Warn("follow state: read", "partition", p, "error", err)
-			if backoff.Sleep(ctx, retry.Delay(failures)) != nil {
-				return
-			}
-			failures++
 			continue
 		}
 		failures = 0

@@ -56,10 +56,7 @@ func (s *Service) RunKafka(ctx context.Context) error {
 	// fleet, and the sessions its partitions join with, are then whole.
 	followCtx, stopFollow := context.WithCancel(ctx)
 	defer stopFollow()
-	caughtUp, err := s.followState(followCtx, dialer, n)
-	if err != nil {
-		return err
-	}
+	caughtUp := s.followState(followCtx, dialer, n)
 	start := time.Now()
 	select {
 	case <-caughtUp:
