@@ -19,6 +19,7 @@ import (
 	"rootwatch/internal/kafka"
 	"rootwatch/internal/kafka/kafkatest"
 	"rootwatch/internal/source/s3test"
+	"rootwatch/internal/testutil"
 )
 
 // TestIngestSurvivesHungS3: the first GetObject of an object never gets an
@@ -63,7 +64,7 @@ func TestIngestSurvivesHungS3(t *testing.T) {
 		"--sqs-endpoint", fq.Endpoint, "--s3-endpoint", srv.URL, "--s3-path-style", "--region", "us-east-1",
 		"--wait-time", "1s", "--visibility-timeout", "10s", "--s3-idle-timeout", "3s", "--log-level", "warn")
 	cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true")
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"rootwatch/internal/match"
+	"rootwatch/internal/testutil"
 )
 
 // The secrets: each distinctive, so that a substring search finds any leak.
@@ -112,7 +112,7 @@ func saslCluster(t *testing.T, topics ...string) *kfake.Cluster {
 // (or settle passed), it runs during, SIGTERMs it and returns its combined output.
 func runFor(t *testing.T, cmd *exec.Cmd, settle time.Duration, until func() bool, during func()) string {
 	t.Helper()
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -146,23 +146,6 @@ func runFor(t *testing.T, cmd *exec.Cmd, settle time.Duration, until func() bool
 		}
 	}
 	return out.String()
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func listenAddr(t *testing.T) string {

@@ -126,7 +126,10 @@ func TestGrafanaDashboardQueriesRegisteredMetrics(t *testing.T) {
 		t.Fatalf("dashboard: uid %q, %d queries", d.UID, exprs)
 	}
 	// The signals the runbook is about are on the dashboard.
-	for _, n := range []string{"rootwatch_ingest_dlq_total", "rootwatch_ingest_oldest_message_age_seconds", "rootwatch_alert_consumer_lag", "rootwatch_alert_sends_total", "rootwatch_root_last_used_timestamp_seconds"} {
+	for _, n := range []string{"rootwatch_ingest_dlq_total", "rootwatch_ingest_oldest_message_age_seconds", "rootwatch_alert_consumer_lag", "rootwatch_alert_sends_total", "rootwatch_root_last_used_timestamp_seconds",
+		// The two paths (docs/realtime.md): time to detect and to notify per path, and the time saved.
+		"rootwatch_alert_time_to_detect_seconds_bucket", "rootwatch_alert_time_to_notify_seconds_bucket", "rootwatch_alert_second_copy_delay_seconds_bucket",
+		"rootwatch_alert_first_arrivals_total", "rootwatch_ingest_realtime_events_total"} {
 		if !queried[n] {
 			t.Errorf("dashboard does not show %s", n)
 		}

@@ -51,6 +51,10 @@ type options struct {
 	LogLevel, LogFormat string
 	// Now is the clock the generated logs are placed by (nil: time.Now).
 	Now func() time.Time
+	// S3Delay is how long after its EventBridge event the log file of the
+	// root call shown by both paths is notified (CloudTrail's delivery
+	// delay, shortened).
+	S3Delay time.Duration
 }
 
 // summary is what one demo run did; its String is the last line printed.
@@ -194,6 +198,8 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 	}()
 
 	// CloudTrail delivers log files to the bucket; S3 notifies the queue.
+	// One root call also comes through EventBridge, its log file later.
+	rt := newRealtime(o.S3Delay, q.Send)
 	start := o.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -1)
 	truth, err := gen.Generate(gen.Config{Seed: o.Seed, TargetBytes: o.Size, Files: 10000, RootShare: o.RootShare,
 		OrgID: demoOrg, Bucket: demoBucket, Start: start, RecordsPerFile: 100},
@@ -202,8 +208,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 				Body: bytes.NewReader(gz), ContentLength: aws.Int64(int64(len(gz)))}); err != nil {
 				return fmt.Errorf("put s3://%s/%s: %w", demoBucket, key, err)
 			}
-			q.Send(s3Notification(demoBucket, key, int64(len(gz)), o.Now()))
-			return nil
+			return rt.deliver(gz, s3Notification(demoBucket, key, int64(len(gz)), o.Now()))
 		})
 	if err != nil {
 		return sum, fmt.Errorf("generate: %w", err)
@@ -215,6 +220,15 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 
 	// Ingest is done when every notification was deleted, which happens only
 	// after Kafka acknowledged everything its object produced.
+	rtID, rtName := rt.chosen()
+	if rtID != "" {
+		say("root call %s %s sent by EventBridge; its log file follows in %s (CloudTrail's delay, shortened)", rtName, rtID, o.S3Delay)
+		select {
+		case <-rt.heldBack():
+		case <-ctx.Done():
+			return sum, fmt.Errorf("waiting for the held-back log file: %w", ctx.Err())
+		}
+	}
 	if err := waitFor(ctx, "ingest to settle every notification", func() bool { return q.Len() == 0 }); err != nil {
 		return sum, err
 	}
@@ -234,9 +248,18 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 			return sum, err
 		}
 	}
-	findings, err := readFindings(ctx, kcfg.Brokers, counts[kafka.TopicRootActivity])
+	all, err := readFindings(ctx, kcfg.Brokers, counts[kafka.TopicRootActivity])
 	if err != nil {
 		return sum, err
+	}
+	var findings []match.Finding // from the log files; the real-time copy aside
+	var fromEventBridge []string
+	for _, f := range all {
+		if f.Path == match.PathEventBridge {
+			fromEventBridge = append(fromEventBridge, f.EventID)
+			continue
+		}
+		findings = append(findings, f)
 	}
 	sum.Findings = len(findings)
 	say("ingest wrote %d records, %d findings and %d dead letters to Kafka", counts[kafka.TopicRecords], counts[kafka.TopicRootActivity], counts[kafka.TopicDLQ])
@@ -245,6 +268,18 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 	err = waitFor(ctx, "alert to notify every root event", func() bool {
 		return len(hook.eventIDs()) >= len(want) && hook.quietFor(time.Second)
 	})
+	var saved float64
+	if err == nil && rtID != "" {
+		err = waitFor(ctx, "alert to absorb the log file's copy of "+rtID, func() bool {
+			for _, ps := range svc.PathStats() {
+				if ps.Path == string(match.PathEventBridge) && ps.ThenOther >= 1 {
+					saved = ps.OtherLaterMean
+					return hook.quietFor(time.Second)
+				}
+			}
+			return false
+		})
+	}
 	sentMu.Lock()
 	sum.Alerts = sent["console"]
 	webhookSent := sent["webhook"]
@@ -273,6 +308,15 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 	check(sum.Alerts > 0 && sum.Alerts == webhookSent && webhookSent == hook.count(),
 		"console got %d notifications, webhook channel sent %d, receiver got %d: want the same, and more than 0", sum.Alerts, webhookSent, hook.count())
 	check(hook.badRequests() == 0, "the webhook receiver rejected %d requests", hook.badRequests())
+	if rtID != "" {
+		check(slices.Equal(fromEventBridge, []string{rtID}), "findings from EventBridge %v, want the one root call sent that way (%s)", fromEventBridge, rtID)
+		n := hook.pagesOf(rtID)
+		check(n == 1, "the root call that came by both paths is in %d notifications, want 1", n)
+		if n == 1 && err == nil {
+			say("real time: root call %s %s paged once: EventBridge brought it %.2fs before its log file (the time saved; CloudTrail's delay is --s3-delay %s here, about 5 minutes in AWS)",
+				rtName, rtID, saved, o.S3Delay)
+		}
+	}
 
 	if o.Serve != "" && len(problems) == 0 {
 		// The status page of the running alert service, until Ctrl-C.

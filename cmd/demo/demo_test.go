@@ -54,8 +54,13 @@ func TestDemoRunsAndChecksItself(t *testing.T) {
 	if alerts != n(4) {
 		t.Fatalf("printed %d alert lines, summary says %d\n%s", alerts, n(4), out.String())
 	}
-	if !strings.Contains(errb.String(), fmt.Sprintf("ingest wrote %d records, %d findings and 0 dead letters", n(2), n(3))) {
+	// One more finding than root events: the real-time copy of the root
+	// call shown by both paths.
+	if !strings.Contains(errb.String(), fmt.Sprintf("ingest wrote %d records, %d findings and 0 dead letters", n(2), n(3)+1)) {
 		t.Fatalf("stderr does not report what ingest wrote:\n%s", errb.String())
+	}
+	if !regexp.MustCompile(`(?m)^demo: real time: root call \S+ \S+ paged once: EventBridge brought it \d+\.\d+s before its log file`).MatchString(errb.String()) {
+		t.Fatalf("stderr does not show the root call that came by both paths, paged once:\n%s", errb.String())
 	}
 }
 

@@ -4,9 +4,10 @@
 // generated CloudTrail logs, their S3 event notifications on an in-process
 // queue behind the SQS API the ingester uses, the real ingest pipeline into
 // Kafka, and the real alert service with a console and a webhook channel.
-// It prints each alert as it is dispatched, checks every result against
-// the generator's truth, and ends with one summary line; it exits 1 when a
-// check fails.
+// One root call also arrives through the real-time path (its EventBridge
+// event first, its log file later) and must page once. It prints each
+// alert as it is dispatched, checks every result against the generator's
+// truth, and ends with one summary line; it exits 1 when a check fails.
 package main
 
 import (
@@ -44,6 +45,7 @@ func runArgs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd.Int64(&sizeMB, "size-mb", 6, "megabytes of CloudTrail logs to generate (uncompressed)")
 	cmd.Float(&o.RootShare, "root-share", 0.002, "share of records that are root activity")
 	cmd.Duration(&o.Timeout, "timeout", 2*time.Minute, "give up after this long")
+	cmd.Duration(&o.S3Delay, "s3-delay", 2*time.Second, "how long after its EventBridge event the log file of the root call shown by both paths arrives (CloudTrail's ~5 minutes, shortened)")
 	cmd.String(&o.Serve, "serve", "", "after the run, serve alert's status page (/), /metrics and /api/root-last-used here, e.g. 127.0.0.1:9102, until Ctrl-C")
 	cmd.Bool(&verbose, "v", "log what ingest and alert do (--log-level info)")
 	cmd.Logging(&o.LogLevel, &o.LogFormat, "warn")

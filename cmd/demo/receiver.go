@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"rootwatch/internal/channel"
 	"rootwatch/internal/match"
 )
 
@@ -17,6 +18,7 @@ import (
 type receiver struct {
 	mu    sync.Mutex
 	ids   map[string]bool
+	pages map[string]int // eventID -> distinct notifications of root incidents (not compliance notices) that carried it
 	n     int
 	bad   int
 	last  time.Time
@@ -24,7 +26,7 @@ type receiver struct {
 }
 
 func newReceiver() *receiver {
-	return &receiver{ids: map[string]bool{}, dedup: map[string]bool{}}
+	return &receiver{ids: map[string]bool{}, pages: map[string]int{}, dedup: map[string]bool{}}
 }
 
 // webhookBody is the part of the webhook channel's body the receiver reads.
@@ -33,8 +35,9 @@ type webhookBody struct {
 	Kind     string `json:"kind"`
 	Title    string `json:"title"`
 	Incident struct {
-		ID    string `json:"id"`
-		Count int    `json:"count"`
+		ID       string `json:"id"`
+		Count    int    `json:"count"`
+		Category string `json:"category"`
 	} `json:"incident"`
 	Findings []match.Finding `json:"findings"`
 }
@@ -61,6 +64,9 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rc.n++
 	for _, f := range b.Findings {
 		rc.ids[f.EventID] = true
+		if b.Incident.Category != string(channel.CategoryCompliance) {
+			rc.pages[f.EventID]++
+		}
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -75,6 +81,15 @@ func (rc *receiver) eventIDs() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// pagesOf is the number of distinct notifications of root incidents that
+// carried eventID (a compliance notice about the same call is not a page
+// about it).
+func (rc *receiver) pagesOf(eventID string) int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.pages[eventID]
 }
 
 // count is the number of distinct notifications received.

@@ -22,7 +22,18 @@ type metrics struct {
 	sendLatency  prometheus.Histogram
 	sessions     prometheus.Gauge       // centralised-root sessions in the fleet view
 	joins        *prometheus.CounterVec // when: at-open, late
+
+	// The two paths a root call arrives by (paths.go).
+	firstArrivals   *prometheus.CounterVec   // path
+	secondCopyDelay *prometheus.HistogramVec // first
+	timeToDetect    *prometheus.HistogramVec // path
+	timeToNotify    *prometheus.HistogramVec // path
+	enriched        prometheus.Counter
 }
+
+// pathBuckets cover both paths: EventBridge within seconds, CloudTrail's
+// log files every ~5 minutes (15 is not rare), a replay or backfill days.
+var pathBuckets = []float64{1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 900, 1200, 1800, 3600, 7200, 21600, 86400}
 
 func newMetrics() *metrics {
 	m := &metrics{
@@ -84,9 +95,33 @@ func newMetrics() *metrics {
 			Name: "rootwatch_alert_session_joins_total",
 			Help: "Session incidents joined with who opened them: at-open (the AssumeRoot call was known first) or late (it arrived after the incident opened, which was then updated).",
 		}, []string{"when"}),
+		firstArrivals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rootwatch_alert_first_arrivals_total",
+			Help: "Root calls (distinct eventIDs) by the path their first finding came by: eventbridge (real time) or s3 (log file).",
+		}, []string{"path"}),
+		secondCopyDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rootwatch_alert_second_copy_delay_seconds",
+			Help:    "From the arrival of a root call's first finding to the arrival of its finding by the other path, by the first path (first=eventbridge: the time the real-time path saved).",
+			Buckets: pathBuckets,
+		}, []string{"first"}),
+		timeToDetect: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rootwatch_alert_time_to_detect_seconds",
+			Help:    "A finding's detectedAt minus its eventTime (when ingest saw the call, after it was made), for the first finding of each root call by each path.",
+			Buckets: pathBuckets,
+		}, []string{"path"}),
+		timeToNotify: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "rootwatch_alert_time_to_notify_seconds",
+			Help:    "From the eventTime of the finding that opened an incident to the incident's first successful notification (any channel), by that finding's path.",
+			Buckets: pathBuckets,
+		}, []string{"path"}),
+		enriched: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rootwatch_alert_findings_enriched_total",
+			Help: "Stored findings of an incident replaced by the richer copy of the same root call from the log file (no new notification).",
+		}),
 	}
 	m.reg.MustRegister(m.findings, m.bad, m.incidents, m.updates, m.sends, m.retries, m.dlq,
-		m.lag, m.rootLastUsed, m.dedupSize, m.incidentSize, m.sendLatency, m.sessions, m.joins)
+		m.lag, m.rootLastUsed, m.dedupSize, m.incidentSize, m.sendLatency,
+		m.firstArrivals, m.secondCopyDelay, m.timeToDetect, m.timeToNotify, m.enriched, m.sessions, m.joins)
 	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -2,7 +2,6 @@ package alert
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -114,6 +113,9 @@ type partState struct {
 	// sessions looks up a session issued in any partition (the fleet
 	// view); nil knows none but this partition's.
 	sessions func(accessKeyID string) *match.Finding
+	// arrivals: which path brought an event first, when, and into which
+	// incident, kept in its dedup entry (paths.go).
+	arrivals map[string]*arrival
 }
 
 func newPartState(p int) *partState {
@@ -125,6 +127,7 @@ func newPartState(p int) *partState {
 		rootUse:   map[string]*RootUse{},
 		issued:    map[string]issuedSession{},
 		dirty:     map[string]struct{}{},
+		arrivals:  map[string]*arrival{},
 	}
 }
 
@@ -141,8 +144,9 @@ func (s *partState) records() ([]Record, error) {
 		r := Record{Key: k}
 		switch {
 		case strings.HasPrefix(k, prefixDedup):
-			if exp, ok := s.dedup[k[len(prefixDedup):]]; ok {
-				r.Value = binary.BigEndian.AppendUint64(nil, uint64(exp))
+			id := k[len(prefixDedup):]
+			if exp, ok := s.dedup[id]; ok {
+				r.Value = dedupValue(exp, s.arrivals[id])
 			}
 		case strings.HasPrefix(k, prefixIncident):
 			if inc, ok := s.incidents[k[len(prefixIncident):]]; ok {
@@ -178,18 +182,22 @@ func (s *partState) apply(r Record, now time.Time) error {
 	switch {
 	case strings.HasPrefix(r.Key, prefixDedup):
 		id := r.Key[len(prefixDedup):]
+		delete(s.arrivals, id)
 		if r.Value == nil {
 			delete(s.dedup, id)
 			return nil
 		}
-		if len(r.Value) != 8 {
-			return fmt.Errorf("state record %q: bad dedup value", r.Key)
-		}
-		exp := int64(binary.BigEndian.Uint64(r.Value))
+		exp, a, err := parseDedupValue(r.Value)
 		if exp > now.Unix() {
 			s.dedup[id] = exp
+			if a != nil {
+				s.arrivals[id] = a
+			}
 		} else {
 			delete(s.dedup, id)
+		}
+		if err != nil {
+			return fmt.Errorf("state record %q: %w", r.Key, err)
 		}
 	case strings.HasPrefix(r.Key, prefixIncident):
 		id := r.Key[len(prefixIncident):]
@@ -560,6 +568,7 @@ func (s *partState) expire(now time.Time, window time.Duration) (dedup, incident
 	for id, exp := range s.dedup {
 		if exp <= nowU {
 			delete(s.dedup, id)
+			delete(s.arrivals, id)
 			s.mark(prefixDedup + id)
 			dedup++
 		}

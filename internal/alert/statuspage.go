@@ -41,6 +41,7 @@ type statusPage struct {
 	FindingsTotal float64
 	Sends         []statusSend
 	PerMinute     func(float64) string
+	Paths         []PathStat // the real-time and log-file paths (paths.go)
 }
 
 // statusIncident is one row of "Incidents"; the values from findings are
@@ -143,6 +144,7 @@ func (s *Service) status() statusPage {
 			}
 		}
 	}
+	p.Paths = pathStats(fams)
 	sort.Slice(p.Findings, func(i, j int) bool { return p.Findings[i].Name < p.Findings[j].Name })
 	for _, v := range sends {
 		p.Sends = append(p.Sends, *v)
@@ -278,6 +280,8 @@ code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}
 </table>
 {{else}}<p class="muted">No centralised root session known (they are kept for dedup_ttl after their AssumeRoot call).</p>{{end}}
 </section>
+
+{{template "paths" .}}
 
 <section id="pipeline">
 <h2>This replica</h2>

@@ -57,6 +57,7 @@ type worker struct {
 	committed int64
 	chans     []string
 	arrived   map[string]time.Time // incident id -> message time of the finding that opened it
+	notices   map[string]notice    // incidents awaiting their first notification (paths.go)
 	log       *slog.Logger
 	// handover: the partition may move to another replica when this worker
 	// stops, so its accounts leave this replica's API and gauges.
@@ -87,6 +88,7 @@ func (s *Service) newWorker(st *partState, store Store, commit func(context.Cont
 		processed: -1,
 		committed: -1,
 		arrived:   map[string]time.Time{},
+		notices:   map[string]notice{},
 		done:      make(chan struct{}),
 		log:       s.log.With("partition", st.partition),
 	}
@@ -153,6 +155,7 @@ func (w *worker) run(ctx context.Context, in <-chan Message) error {
 			if d+i > 0 {
 				w.log.Debug("expired state", "dedup", d, "incidents", i)
 			}
+			w.pruneNotices()
 			w.publishState()
 		}
 		if err := w.afterBatch(ctx); err != nil {
@@ -177,6 +180,7 @@ func (w *worker) handle(ctx context.Context, m Message) error {
 	}
 	now := w.svc.now()
 	res := w.st.ingest(w.svc.rules, &w.svc.params, &f, now, w.chans)
+	w.notePaths(&f, res, w.st.trackCopies(&f, res, now, w.svc.params.dedupTTL), now) // the two paths (paths.go)
 	s := w.svc
 	s.m.findings.WithLabelValues(res.outcome.String()).Inc()
 	switch res.outcome {
@@ -393,6 +397,7 @@ func (w *worker) complete(r sendResult) {
 			if at, ok := w.arrived[inc.ID]; ok && !at.IsZero() {
 				s.m.sendLatency.Observe(now.Sub(at).Seconds())
 			}
+			w.noteNotified(inc.ID, now)
 		}
 		if s.onSent != nil {
 			s.onSent(r.channel, r.n, now)

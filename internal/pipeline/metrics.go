@@ -23,6 +23,7 @@ type Metrics struct {
 	InFlightObjects   prometheus.Gauge
 	KafkaWriteSeconds *prometheus.HistogramVec // by topic
 	KafkaErrors       *prometheus.CounterVec   // by topic
+	RealtimeEvents    *prometheus.CounterVec   // EventBridge CloudTrail events, by result: finding, not-root
 }
 
 // NewMetrics registers the metrics on reg (nil: a private registry).
@@ -57,9 +58,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"topic"}),
 		KafkaErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "kafka_errors_total",
 			Help: "Kafka produce batches that failed after the writer's retries, by topic."}, []string{"topic"}),
+		RealtimeEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "realtime_events_total",
+			Help: "EventBridge CloudTrail events settled, by result: finding (root activity, written to the findings topic) or not-root (acknowledged; the log file brings the record)."}, []string{"result"}),
 	}
 	reg.MustRegister(m.MessagesReceived, m.MessagesDeleted, m.MessagesDLQ, m.MessagesReleased, m.Objects,
-		m.Bytes, m.Records, m.Findings, m.InFlightMessages, m.InFlightObjects, m.KafkaWriteSeconds, m.KafkaErrors)
+		m.Bytes, m.Records, m.Findings, m.InFlightMessages, m.InFlightObjects, m.KafkaWriteSeconds, m.KafkaErrors, m.RealtimeEvents)
 	return m
 }
 

@@ -192,8 +192,7 @@ type emitter struct {
 	// never written again, only appended after, so a block is shared by
 	// chunks and objects until it is full, and then left to the sink.
 	arena    []byte
-	enc      *json.Encoder
-	encBuf   bytes.Buffer
+	fenc     findingEncoder
 	nRecords int64
 	nFinds   int64
 }
@@ -202,8 +201,6 @@ func (p *Processor) emitter(ctx context.Context, t *tracker) *emitter {
 	e, _ := p.scratch.Get().(*emitter)
 	if e == nil {
 		e = &emitter{p: p}
-		e.enc = json.NewEncoder(&e.encBuf)
-		e.enc.SetEscapeHTML(false) // keep the record's bytes as they were
 	}
 	e.ctx, e.t, e.nRecords, e.nFinds = ctx, t, 0, 0
 	return e
@@ -270,16 +267,35 @@ func (e *emitter) record(raw, key []byte, headers []sink.Header) error {
 
 // finding writes f at once: findings are what people wait for.
 func (e *emitter) finding(f *match.Finding) error {
-	e.encBuf.Reset()
-	if err := e.enc.Encode(f); err != nil {
-		return fmt.Errorf("encode finding %s: %w", f.EventID, err)
+	v, err := e.fenc.encode(f)
+	if err != nil {
+		return err
 	}
-	v := bytes.Clone(bytes.TrimSuffix(e.encBuf.Bytes(), []byte{'\n'}))
 	e.finds = append(e.finds, sink.Message{Key: []byte(f.AccountID), Value: v})
-	err := e.write(sink.TopicFindings, e.finds)
+	err = e.write(sink.TopicFindings, e.finds)
 	clear(e.finds)
 	e.finds = e.finds[:0]
 	return err
+}
+
+// findingEncoder writes a finding as the value of the findings topic:
+// JSON without HTML escaping, so the embedded record keeps its bytes. Its
+// buffer is reused; the value it returns is a copy. The zero value is ready.
+type findingEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func (fe *findingEncoder) encode(f *match.Finding) ([]byte, error) {
+	if fe.enc == nil {
+		fe.enc = json.NewEncoder(&fe.buf)
+		fe.enc.SetEscapeHTML(false) // keep the record's bytes as they were
+	}
+	fe.buf.Reset()
+	if err := fe.enc.Encode(f); err != nil {
+		return nil, fmt.Errorf("encode finding %s: %w", f.EventID, err)
+	}
+	return bytes.Clone(bytes.TrimSuffix(fe.buf.Bytes(), []byte{'\n'})), nil
 }
 
 // ctxCheckEvery is how many records are read between checks for cancellation.

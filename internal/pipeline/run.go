@@ -124,7 +124,7 @@ func RunSQS(ctx context.Context, o SQSRun) error {
 	pool := o.pool(work)
 	h := NewSQSHandler(work, SQSHandlerOptions{
 		Pool: pool, Sink: o.Sink, Metrics: o.Metrics, Logger: o.Logger,
-		Opener: o.s3Opener(o.S3), MaxReceives: o.MaxReceives, Backoff: o.Backoff,
+		Opener: o.s3Opener(o.S3), MaxReceives: o.MaxReceives, Backoff: o.Backoff, Now: o.Now,
 	})
 	o.Logger.Info("consuming", "queue", o.Source.QueueURL, "workers", o.Workers)
 	err := src.Run(ctx, h.Handle)

@@ -42,11 +42,14 @@ type SQSHandlerOptions struct {
 	// before redelivery: Delay(receiveCount-1). The zero value means
 	// DefaultRedeliveryBackoff.
 	Backoff backoff.Policy
+	// Now stamps real-time findings' detectedAt (nil: time.Now).
+	Now func() time.Time
 }
 
 // SQSHandler decides the fate of each SQS message: it reads every object the
 // notification names and deletes the message only after Kafka acknowledged
-// all their records and findings; a transient failure releases it for
+// all their records and findings (or, for an EventBridge CloudTrail event,
+// the finding of the record it carries: realtime.go); a transient failure releases it for
 // redelivery after a backoff; a permanent one is dead-lettered (with the
 // original body and the object) and then deleted.
 type SQSHandler struct {
@@ -130,6 +133,10 @@ func (h *SQSHandler) Handle(m *source.Message) {
 	if n.Test {
 		log.Info("s3 test event deleted", "format", n.Format)
 		deleted()
+		return
+	}
+	if n.Event != nil { // an EventBridge CloudTrail event: the real-time path (realtime.go)
+		h.handleEvent(log, m, n.Event, settle{delete: deleted, release: release, deadLetter: deadLetter})
 		return
 	}
 	for _, s := range n.Skipped {

@@ -213,14 +213,11 @@ func keysOf(m map[string]pipeline.DLQEntry) []string {
 	return out
 }
 
-// While Kafka refuses writes, messages are not deleted (nothing is lost);
-// once it is back, every record arrives and the queue drains.
-func TestKafkaDownThenBack(t *testing.T) {
-	e := newEnv(t, 30, nil)
-	ls := e.logs(3, 3, 30, true)
-	var down atomic.Bool
+// refuseProduce makes the broker refuse every produce request while down
+// is true (it starts true); refused counts the refusals.
+func (e *env) refuseProduce() (down *atomic.Bool, refused *atomic.Int64) {
+	down, refused = new(atomic.Bool), new(atomic.Int64)
 	down.Store(true)
-	var refused atomic.Int64
 	e.cluster.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		e.cluster.KeepControl()
 		if down.Load() {
@@ -229,6 +226,15 @@ func TestKafkaDownThenBack(t *testing.T) {
 		}
 		return nil, nil, false
 	})
+	return down, refused
+}
+
+// While Kafka refuses writes, messages are not deleted (nothing is lost);
+// once it is back, every record arrives and the queue drains.
+func TestKafkaDownThenBack(t *testing.T) {
+	e := newEnv(t, 30, nil)
+	ls := e.logs(3, 3, 30, true)
+	down, refused := e.refuseProduce()
 	for _, k := range ls.keys {
 		e.send(s3EventBody(bucket, k))
 	}

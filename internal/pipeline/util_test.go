@@ -24,3 +24,14 @@ func value(c prometheus.Metric) float64 {
 	}
 	return 0
 }
+
+// total sums every series of a counter vector.
+func total(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { c.Collect(ch); close(ch) }()
+	sum := 0.0
+	for m := range ch {
+		sum += value(m)
+	}
+	return sum
+}

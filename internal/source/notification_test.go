@@ -1,11 +1,15 @@
 package source
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"rootwatch/internal/fixtures"
 )
 
 const (
@@ -51,7 +55,7 @@ type parseCase struct {
 }
 
 func parseCases() []parseCase {
-	return []parseCase{
+	cases := []parseCase{
 		{name: "s3 event", body: s3Event(s3Rec("ObjectCreated:Put", "trail-bucket", logKey)),
 			want: Notification{Format: FormatS3Event, Objects: []Object{{"trail-bucket", logKey, 1234}}}},
 		{name: "s3 event key is URL-decoded with + as space", body: s3Event(s3Rec("ObjectCreated:Put", "b", "my+logs/a%2Bb%3Dc%20d.json")),
@@ -84,6 +88,9 @@ func parseCases() []parseCase {
 			Objects: []Object{{"trail-bucket", logKey, 0}, {"trail-bucket", "AWSLogs/111122223333/CloudTrail/eu-west-1/2024/05/01/f2.json.gz", 0}},
 			Skipped: []Skipped{{Object{"trail-bucket", digestKey, 0}, "digest"}}}},
 
+		{name: "eventbridge object created in SNS", body: snsWrap(eventBridge("Object Created", "b", "k.json.gz")),
+			want: Notification{Format: FormatSNSEventBridge, Objects: []Object{{"b", "k.json.gz", 99}}}},
+
 		{name: "empty", body: "", wantErr: true},
 		{name: "not json", body: "hello", wantErr: true},
 		{name: "json array", body: `[1,2]`, wantErr: true},
@@ -99,7 +106,46 @@ func parseCases() []parseCase {
 		{name: "eventbridge without key", body: `{"detail-type":"Object Created","source":"aws.s3","detail":{"bucket":{"name":"b"},"object":{}}}`, wantErr: true},
 		{name: "cloudtrail sns without keys", body: `{"s3Bucket":"b","s3ObjectKey":[]}`, wantErr: true},
 		{name: "cloudtrail sns with empty bucket", body: `{"s3Bucket":"","s3ObjectKey":["k"]}`, wantErr: true},
+
+		// EventBridge events that look like CloudTrail events and are not.
+		{name: "cloudtrail event from an application's source", body: ctEvent("AWS API Call via CloudTrail", "my.app", `{"eventID":"e","eventTime":"2024-01-01T00:00:00Z"}`), wantErr: true},
+		{name: "cloudtrail event without source", body: ctEvent("AWS API Call via CloudTrail", "", `{"eventID":"e","eventTime":"2024-01-01T00:00:00Z"}`), wantErr: true},
+		{name: "cloudtrail event with a string detail", body: ctEvent("AWS API Call via CloudTrail", "aws.iam", `"{\"eventID\":\"e\"}"`), wantErr: true},
+		{name: "cloudtrail event with a null detail", body: ctEvent("AWS API Call via CloudTrail", "aws.iam", `null`), wantErr: true},
+		{name: "cloudtrail event with an array detail", body: ctEvent("AWS API Call via CloudTrail", "aws.iam", `[{"eventID":"e"}]`), wantErr: true},
+		{name: "cloudtrail event without eventID", body: ctEvent("AWS API Call via CloudTrail", "aws.iam", `{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"Root"}}`), wantErr: true},
+		{name: "cloudtrail event with an empty eventID", body: ctEvent("AWS API Call via CloudTrail", "aws.iam", `{"eventID":"","eventTime":"2024-01-01T00:00:00Z"}`), wantErr: true},
+		{name: "cloudtrail event with a numeric eventID", body: ctEvent("AWS API Call via CloudTrail", "aws.iam", `{"eventID":7,"eventTime":"2024-01-01T00:00:00Z"}`), wantErr: true},
+		{name: "cloudtrail event without eventTime", body: ctEvent("AWS Console Sign In via CloudTrail", "aws.signin", `{"eventID":"e"}`), wantErr: true},
+		{name: "an EventBridge event of another kind", body: ctEvent("EC2 Instance State-change Notification", "aws.ec2", `{"instance-id":"i-1","state":"running"}`), wantErr: true},
+		{name: "cloudtrail event in SNS from an application", body: snsWrap(ctEvent("AWS API Call via CloudTrail", "app", `{"eventID":"e","eventTime":"t"}`)), wantErr: true},
 	}
+	// The documented EventBridge CloudTrail events, raw and through SNS:
+	// each carries its record, whatever the record says (matching is not
+	// the parser's business).
+	for _, e := range fixtures.Events {
+		var env struct {
+			ID         string `json:"id"`
+			DetailType string `json:"detail-type"`
+			Source     string `json:"source"`
+			Account    string `json:"account"`
+			Region     string `json:"region"`
+		}
+		if err := json.Unmarshal([]byte(e.Body), &env); err != nil {
+			panic(err)
+		}
+		ev := &Event{ID: env.ID, DetailType: env.DetailType, Source: env.Source, Account: env.Account, Region: env.Region,
+			EventID: e.EventID(), Record: []byte(e.Detail())}
+		cases = append(cases,
+			parseCase{name: "eventbridge cloudtrail: " + e.Name, body: e.Body, want: Notification{Format: FormatEventBridgeCloudTrail, Event: ev}},
+			parseCase{name: "eventbridge cloudtrail in SNS: " + e.Name, body: snsWrap(e.Body), want: Notification{Format: FormatSNSEventBridgeCloudTrail, Event: ev}})
+	}
+	return cases
+}
+
+// ctEvent is an EventBridge envelope around detail.
+func ctEvent(detailType, source, detail string) string {
+	return `{"version":"0","id":"x-1","detail-type":"` + detailType + `","source":"` + source + `","account":"111122223333","time":"2024-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":` + detail + `}`
 }
 
 func TestParseNotification(t *testing.T) {
@@ -126,8 +172,9 @@ func TestParseNotification(t *testing.T) {
 }
 
 // FuzzParseNotification checks that no body makes the parser panic, that
-// every object it returns is usable, and that wrapping a parsable message in
-// an SNS envelope yields the same objects.
+// every object it returns is usable, that an event it returns is a compact
+// JSON object with an eventID and nothing else, and that wrapping a
+// parsable message in an SNS envelope yields the same objects or event.
 func FuzzParseNotification(f *testing.F) {
 	for _, c := range parseCases() {
 		f.Add([]byte(c.body))
@@ -151,7 +198,31 @@ func FuzzParseNotification(f *testing.F) {
 		if n.Test && len(n.Objects) > 0 {
 			t.Fatal("test event with objects")
 		}
-		if n.Format == FormatSNSS3Event || n.Format == FormatSNSCloudTrail || n.Format == FormatSNSTestEvent {
+		if n.Event != nil {
+			// A record, and nothing else: a JSON object with an eventID,
+			// as compact as json.Compact makes it.
+			if len(n.Objects)+len(n.Skipped) > 0 || n.Test {
+				t.Fatalf("event with objects or test flag: %+v", n)
+			}
+			if n.Format != FormatEventBridgeCloudTrail && n.Format != FormatSNSEventBridgeCloudTrail {
+				t.Fatalf("event with format %q", n.Format)
+			}
+			var rec map[string]json.RawMessage
+			if err := json.Unmarshal(n.Event.Record, &rec); err != nil || n.Event.EventID == "" {
+				t.Fatalf("event record %q (eventID %q) is not a JSON object with an eventID: %v", n.Event.Record, n.Event.EventID, err)
+			}
+			var c bytes.Buffer
+			if json.Compact(&c, n.Event.Record) != nil || !bytes.Equal(c.Bytes(), n.Event.Record) {
+				t.Fatalf("event record is not compact: %q", n.Event.Record)
+			}
+			if !IsCloudTrailDetailType(n.Event.DetailType) || !strings.HasPrefix(n.Event.Source, "aws.") {
+				t.Fatalf("event %q from %q taken as CloudTrail", n.Event.DetailType, n.Event.Source)
+			}
+		} else if n.Format == FormatEventBridgeCloudTrail || n.Format == FormatSNSEventBridgeCloudTrail {
+			t.Fatalf("format %q without an event", n.Format)
+		}
+		switch n.Format {
+		case FormatSNSS3Event, FormatSNSCloudTrail, FormatSNSTestEvent, FormatSNSEventBridge, FormatSNSEventBridgeCloudTrail:
 			return
 		}
 		w, err := ParseNotification([]byte(snsWrap(string(body))))
@@ -162,7 +233,15 @@ func FuzzParseNotification(f *testing.F) {
 			}
 			return
 		}
-		if !reflect.DeepEqual(w.Objects, n.Objects) || !reflect.DeepEqual(w.Skipped, n.Skipped) {
+		if !utf8.Valid(body) && n.Event != nil {
+			// The wrap wrote the record's invalid bytes as U+FFFD: only
+			// its shape can be compared.
+			if w.Event == nil || w.Event.EventID == "" {
+				t.Fatalf("SNS-wrapped copy lost its event: %+v", w)
+			}
+			return
+		}
+		if !reflect.DeepEqual(w.Objects, n.Objects) || !reflect.DeepEqual(w.Skipped, n.Skipped) || !reflect.DeepEqual(w.Event, n.Event) {
 			t.Fatalf("SNS-wrapped copy differs: %+v vs %+v", w, n)
 		}
 	})
