@@ -78,6 +78,17 @@ type Notification struct {
 // threshold (a notification, never a finding's category).
 const CategoryCompliance match.Category = "compliance"
 
+// The notices the alert stage derives from centralised-root sessions
+// (sts:AssumeRoot), also notification categories, never a finding's.
+const (
+	// CategoryUnusualTaskPolicy: a session was opened with a task policy
+	// the organisation does not expect.
+	CategoryUnusualTaskPolicy match.Category = "unusual-task-policy"
+	// CategorySessionIPMismatch: a session was used from another IP
+	// address than the one it was opened from.
+	CategorySessionIPMismatch match.Category = "session-ip-mismatch"
+)
+
 // Channel sends a notification once. It must not retry by itself: the
 // caller wraps it in the shared retry policy (see Retryable). The returned
 // state is merged into Notification.State for the incident's later notifications.

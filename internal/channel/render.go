@@ -80,6 +80,14 @@ func categoryTitle(c match.Category) string {
 		return "Root API call (read-only)"
 	case CategoryCompliance:
 		return "Root used after being unused"
+	case match.CategorySessionIssued:
+		return "Centralised root session opened (AssumeRoot)"
+	case match.CategorySessionFailed:
+		return "Failed AssumeRoot call"
+	case CategoryUnusualTaskPolicy:
+		return "Centralised root session with an unusual task policy"
+	case CategorySessionIPMismatch:
+		return "Centralised root session used from another IP"
 	case "":
 		return "Root activity"
 	}
