@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"rootwatch/internal/channel"
 	"rootwatch/internal/config"
 	"rootwatch/internal/fixtures"
@@ -482,26 +484,22 @@ func TestSessionByEventBridgeThenS3(t *testing.T) {
 	if last.Incident.Count != 2 { // the call and the action, each once
 		t.Errorf("incident counts %d findings, want 2", last.Incident.Count)
 	}
-	if v := value(t, s.m.joins.WithLabelValues("at-open")); v != 1 {
-		t.Errorf("joins at open: %v, want 1", v)
-	}
-	if v := value(t, s.m.joins.WithLabelValues("late")); v != 0 {
-		t.Errorf("late joins: %v, want 0", v)
-	}
-	if v := value(t, s.m.findings.WithLabelValues("duplicate")); v != 2 {
-		t.Errorf("duplicates: %v, want the two log files' copies", v)
-	}
-	if v := value(t, s.m.findings.WithLabelValues("session")); v != 1 {
-		t.Errorf("session calls recorded: %v, want 1", v)
-	}
-	if v := value(t, s.m.firstArrivals.WithLabelValues("eventbridge")); v != 2 {
-		t.Errorf("first arrivals by eventbridge: %v, want 2", v)
-	}
-	if v := value(t, s.m.firstArrivals.WithLabelValues("s3")); v != 0 {
-		t.Errorf("first arrivals by s3: %v, want 0", v)
-	}
-	if v := value(t, s.m.enriched); v != 1 {
-		t.Errorf("enriched copies: %v, want 1 (the action's)", v)
+	for _, c := range []struct {
+		what string
+		m    prometheus.Metric
+		want float64
+	}{
+		{"joins at open", s.m.joins.WithLabelValues("at-open"), 1},
+		{"late joins", s.m.joins.WithLabelValues("late"), 0},
+		{"duplicates (the two log files' copies)", s.m.findings.WithLabelValues("duplicate"), 2},
+		{"session calls recorded", s.m.findings.WithLabelValues("session"), 1},
+		{"first arrivals by eventbridge", s.m.firstArrivals.WithLabelValues("eventbridge"), 2},
+		{"first arrivals by s3", s.m.firstArrivals.WithLabelValues("s3"), 0},
+		{"enriched copies (the action's)", s.m.enriched, 1},
+	} {
+		if v := value(t, c.m); v != c.want {
+			t.Errorf("%s: %v, want %v", c.what, v, c.want)
+		}
 	}
 	// The call is never root use: only the member account's action is.
 	if ru := s.RootUses(); len(ru) != 1 || ru[0].AccountID != fixtures.MemberAccount || ru[0].EventID != "a1" {
