@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"rootwatch/internal/channel"
 	"rootwatch/internal/config"
 	"rootwatch/internal/fixtures"
@@ -440,5 +442,96 @@ func TestStatusShowsSessions(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("status page lacks %q", want)
 		}
+	}
+}
+
+// byEventBridge is the real-time copy of a finding: the same record,
+// without an object, path eventbridge, as internal/pipeline/realtime.go
+// writes it.
+func byEventBridge(f match.Finding) match.Finding {
+	f.Path, f.Object = match.PathEventBridge, match.ObjectRef{}
+	return f
+}
+
+// With the real-time path, the AssumeRoot call and the session's actions
+// arrive first through EventBridge (the call as the documented
+// EventBridge event of internal/fixtures), then again from their log
+// files. The action is joined with its issuer when its incident opens:
+// one page, naming who opened the session, no update owed; each log
+// file's copy is a duplicate, absorbed like any finding's (measured,
+// enriching the incident's real-time copy of the action).
+func TestSessionByEventBridgeThenS3(t *testing.T) {
+	pager, audit := newRecorder("pager"), newRecorder("audit")
+	s := newService(t, testConfig(t, sessionsConfig), pager, audit)
+	jane := fixtures.DefaultSession()
+	ev := fixtures.EventNamed("AssumeRoot call")
+	if ev.EventID() != jane.IssueID {
+		t.Fatalf("the EventBridge fixture is not the default session's call: %s", ev.EventID())
+	}
+	ebIssue := byEventBridge(found(t, ev.Detail()))
+	s3Issue := issue(t, jane)
+	s3Act := act(t, jane, "a1", "DeleteBucketPolicy", jane.CallerIP, "us-west-2", time.Minute)
+	ebAct := byEventBridge(s3Act)
+	if ebIssue.Rule != match.RuleRootSessionIssued || ebIssue.EventID != s3Issue.EventID || s3Issue.Path != match.PathS3 {
+		t.Fatalf("copies of the call: %s %s %s / %s %s", ebIssue.Rule, ebIssue.EventID, ebIssue.Path, s3Issue.EventID, s3Issue.Path)
+	}
+	runStdin(t, s, ebIssue, ebAct, s3Issue, s3Act)
+
+	last := checkOneSessionIncident(t, pager.notes(), true)
+	if k := kinds(pager.notes()); k[channel.KindOpen] != 1 || len(pager.notes()) != 1 {
+		t.Errorf("notifications %v, want the one page", k)
+	}
+	if last.Incident.Count != 2 { // the call and the action, each once
+		t.Errorf("incident counts %d findings, want 2", last.Incident.Count)
+	}
+	for _, c := range []struct {
+		what string
+		m    prometheus.Metric
+		want float64
+	}{
+		{"joins at open", s.m.joins.WithLabelValues("at-open"), 1},
+		{"late joins", s.m.joins.WithLabelValues("late"), 0},
+		{"duplicates (the two log files' copies)", s.m.findings.WithLabelValues("duplicate"), 2},
+		{"session calls recorded", s.m.findings.WithLabelValues("session"), 1},
+		{"first arrivals by eventbridge", s.m.firstArrivals.WithLabelValues("eventbridge"), 2},
+		{"first arrivals by s3", s.m.firstArrivals.WithLabelValues("s3"), 0},
+		{"enriched copies (the action's)", s.m.enriched, 1},
+	} {
+		if v := value(t, c.m); v != c.want {
+			t.Errorf("%s: %v, want %v", c.what, v, c.want)
+		}
+	}
+	// The call is never root use: only the member account's action is.
+	if ru := s.RootUses(); len(ru) != 1 || ru[0].AccountID != fixtures.MemberAccount || ru[0].EventID != "a1" {
+		t.Errorf("root uses %+v, want only the member account's action", ru)
+	}
+}
+
+// An unusual task policy's alert keeps its category when the log file's
+// copy of the call replaces the real-time one: the copies are the same
+// call (no "copies differ"), and the incident's stored finding stays an
+// unusual-task-policy alert.
+func TestUnusualTaskPolicyByEventBridgeThenS3(t *testing.T) {
+	s := newService(t, testConfig(t, sessionsConfig+"sessions: {expected_task_policies: [IAMAuditRootUserCredentials]}\n"), newRecorder("pager"), newRecorder("audit"))
+	jane := fixtures.DefaultSession() // S3UnlockBucketPolicy: not expected here
+	s3Issue := issue(t, jane)
+	ebIssue := byEventBridge(s3Issue)
+	st := newPartState(0)
+	t0 := time.Now().UTC()
+	res := st.ingest(s.rules, &s.params, &ebIssue, t0, nil)
+	if res.outcome != OutcomeOpened || res.inc == nil || res.inc.Category != CategoryUnusualTaskPolicy {
+		t.Fatalf("real-time copy: outcome %s, incident %+v", res.outcome, res.inc)
+	}
+	st.trackCopies(&ebIssue, res, t0, s.params.dedupTTL)
+	id := res.inc.ID
+	t1 := t0.Add(5 * time.Minute)
+	res = st.ingest(s.rules, &s.params, &s3Issue, t1, nil)
+	c := st.trackCopies(&s3Issue, res, t1, s.params.dedupTTL)
+	if res.outcome != OutcomeDuplicate || !c.second || !c.enriched || c.differs {
+		t.Fatalf("log file's copy: outcome %s, %+v; want an enriching duplicate whose copies agree", res.outcome, c)
+	}
+	got := st.incidents[id].Recent[0].Finding
+	if got.Category != CategoryUnusualTaskPolicy || got.Severity != match.SeverityHigh || got.Object != s3Issue.Object || got.Rule != match.RuleRootSessionIssued {
+		t.Errorf("stored copy after the merge: %s/%s rule %s object %+v", got.Category, got.Severity, got.Rule, got.Object)
 	}
 }
