@@ -222,10 +222,10 @@ func (g *fileGen) rootRecord(k int) {
 			e.ident = g.identRoot(rootKey, "")
 		}
 		e.ip, e.ua, e.console = g.ip(), g.rootUA(console, a.source), console
-	case k < 60: // an action of this account's centralised-root (sts:AssumeRoot) session
+	case isSessionAction(k): // an action of this account's centralised-root (sts:AssumeRoot) session
 		e = g.sessionAction()
 		sessionKey = g.mySession().key
-	case k < 70: // denied by an SCP
+	case k < 80: // denied by an SCP
 		a := g.pickAPI(rootAPIs, rootRegional)
 		e = a.ev(g)
 		e.ident = g.identRoot(rootKey, "")
