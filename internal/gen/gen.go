@@ -170,6 +170,18 @@ func (t *Truth) EventIDs() []string {
 	return ids
 }
 
+// FindingIDs returns, sorted, the eventIDs of every record the matcher
+// makes a finding of (docs/rule.md): root activity (rule cis-root) and the
+// sts:AssumeRoot calls that opened sessions (rule root-session-issued).
+func (t *Truth) FindingIDs() []string {
+	ids := t.EventIDs()
+	for _, s := range t.Sessions {
+		ids = append(ids, s.EventID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
 // WriteIDs writes the sorted root eventIDs, one per line.
 func (t *Truth) WriteIDs(w io.Writer) error {
 	var b []byte
