@@ -50,8 +50,7 @@ type session struct {
 	callerS string // the caller's role session name
 	policy  *taskPolicy
 	issued  time.Time
-	ip      string // where the call came from
-	useIP   string // where the actions come from: ip, or now and then another address
+	ip      string // where the call came from, and the actions
 	ua      string
 	used    bool // some file of the period holds an action of it
 }
@@ -162,10 +161,6 @@ func (w *world) session(period, ai int) *session {
 		caller: mgmt.roles[c.role], callerS: c.session,
 		issued: w.periodStart(period).Add(time.Duration(r.IntN(60)) * time.Second),
 		ip:     mgmt.ips[r.IntN(len(mgmt.ips))], ua: uaSDK[r.IntN(len(uaSDK))]}
-	s.useIP = s.ip
-	if r.IntN(8) == 0 { // opened from one place, used from another
-		s.useIP = mgmt.ips[r.IntN(len(mgmt.ips))]
-	}
 	if global {
 		s.policy = taskPolicies[r.IntN(len(taskPolicies))]
 	} else {
@@ -238,7 +233,7 @@ func (g *fileGen) sessionAction() ev {
 	}
 	e := a.ev(g)
 	e.ident = g.identAssumedRoot(s)
-	e.ip, e.ua = s.useIP, withService(s.ua, a.source)
+	e.ip, e.ua = s.ip, withService(s.ua, a.source)
 	end := g.from.Add(g.span)
 	e.at = s.issued.Add(time.Second + time.Duration(g.r.Int64N(int64(end.Sub(s.issued)-time.Second)))).Truncate(time.Second)
 	return e
