@@ -2,9 +2,13 @@
 // shaped like AWS's (nested userIdentity and sessionContext, tlsDetails,
 // resources, null responseElements, service events, console sign-ins), a
 // configurable share of true root activity and of look-alikes that only seem
-// to be root, in AWS's S3 key layout, gzipped. It records which eventIDs are
-// root activity (the rule in docs/rule.md), so tests and benchmarks can
-// check exactly what a scanner found and what it wrongly flagged.
+// to be root, in AWS's S3 key layout, gzipped. Member accounts' root
+// activity includes the actions of centralised-root sessions, and the
+// management account's log the sts:AssumeRoot calls that issued their keys
+// (session.go), so the two can be joined. It records which eventIDs are
+// root activity (the rule in docs/rule.md) and which are those calls, so
+// tests and benchmarks can check exactly what a scanner found and what it
+// wrongly flagged.
 package gen
 
 import (
