@@ -202,8 +202,7 @@ func (s *partState) attachIssuer(r *rules, p *params, inc *incident, iss *match.
 		actions = append(actions, sf.Finding)
 	}
 	add := *iss
-	inc.add(&add, now, p.maxFindings)
-	inc.Recent[len(inc.Recent)-1].Note = "who opened the session: " + issuerText(iss)
+	inc.add(&add, now, p.maxFindings) // every notification says who opened it (sessionNotes)
 	s.mark(prefixIncident + inc.ID)
 	var out []*incident
 	for i := range actions {

@@ -2,6 +2,7 @@ package alert
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -114,7 +115,7 @@ func TestSessionIssuerKnownFirst(t *testing.T) {
 		act(t, jane, "a1", "GetBucketPolicy", jane.CallerIP, "us-west-2", time.Minute),
 		act(t, jane, "a2", "DeleteBucketPolicy", jane.CallerIP, "eu-west-1", 2*time.Minute))
 	last := checkOneSessionIncident(t, pager.notes(), true)
-	if last.Incident.Count != 3 || last.Incident.AccountID != fixtures.MemberAccount { // the call and two actions
+	if last.Incident.Count != 3 || last.Incident.NotRoot != 1 || last.Incident.AccountID != fixtures.MemberAccount { // the call and two actions
 		t.Errorf("incident %+v", last.Incident)
 	}
 	names := map[string]bool{}
@@ -159,6 +160,11 @@ func TestSessionIssuerArrivesLate(t *testing.T) {
 	last := checkOneSessionIncident(t, pager.notes(), false)
 	if last.Kind != channel.KindUpdate || last.Incident.Count != 3 || last.Findings[len(last.Findings)-1].EventName != "AssumeRoot" {
 		t.Errorf("the update does not carry the AssumeRoot call: %s %+v", last.Kind, last.Findings)
+	}
+	// The call is never counted as a root event, in any notification.
+	if m := channel.Render(&last); last.Incident.NotRoot != 1 || !strings.HasSuffix(m.Title.In(channel.Plain), " root event and 1 sts:AssumeRoot call") ||
+		strings.Contains(m.Title.In(channel.Plain), fmt.Sprintf("%d more root events", len(last.Findings))) {
+		t.Errorf("update counts the AssumeRoot call as %q (incident %+v)", m.Title.In(channel.Plain), last.Incident)
 	}
 	if v := value(t, s.m.joins.WithLabelValues("late")); v != 1 {
 		t.Errorf("late joins: %v", v)

@@ -466,6 +466,9 @@ const maxListed = 50
 
 func (inc *incident) add(f *match.Finding, now time.Time, maxFindings int) {
 	inc.Count++
+	if f.Rule == match.RuleRootSessionIssued {
+		inc.NotRoot++
+	}
 	if f.EventTime.After(inc.LastSeen) {
 		inc.LastSeen = f.EventTime
 	}

@@ -42,7 +42,12 @@ type Incident struct {
 	OpenedAt  time.Time      `json:"openedAt"`
 	LastSeen  time.Time      `json:"lastSeen"`
 	// Count is how many distinct findings the incident holds so far.
-	Count      int      `json:"count"`
+	Count int `json:"count"`
+	// NotRoot is how many of Count are not root activity: the
+	// sts:AssumeRoot call that opened a session joins its session's
+	// incident (or is the whole of a failed-call or unusual-policy
+	// incident) and must never be counted as a root event.
+	NotRoot    int      `json:"notRoot,omitempty"`
 	EventNames []string `json:"eventNames"`
 	SourceIPs  []string `json:"sourceIPs"`
 }
