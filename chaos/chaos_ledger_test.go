@@ -45,6 +45,7 @@ func newScene() *scene {
 			Incidents: map[string][]incidentVersion{
 				"inc-1": {{At: ms(at(1.5)), Seq: map[string]int{"e1": 1, "e2": 2}, Sent: map[string]int{}, Parked: map[string]int{}}},
 				"inc-2": {{At: ms(at(1.5)), Seq: map[string]int{"e3": 1}, Sent: map[string]int{}, Parked: map[string]int{}}},
+				"n-1":   {{At: ms(at(1.6)), Category: "session-ip-mismatch", Seq: map[string]int{"e3": 1}, Sent: map[string]int{}, Parked: map[string]int{}}},
 			},
 		},
 		Ledger: []Delivery{
@@ -58,6 +59,8 @@ func newScene() *scene {
 			{At: at(8), Channel: "hook-b", Status: 200, IdempotencyKey: "inc-2/hook-b/1", Incident: "inc-2", EventIDs: []string{"e3"}},
 			// a compliance notification names e1 too, in its own incident
 			{At: at(8), Channel: "hook-a", Status: 200, IdempotencyKey: "c-1/hook-a/1", Incident: "c-1", Category: "compliance", EventIDs: []string{"e1"}},
+			// and a session notice (used from another address) names e3 in its own
+			{At: at(8), Channel: "hook-a", Status: 200, IdempotencyKey: "n-1/hook-a/1", Incident: "n-1", Category: "session-ip-mismatch", EventIDs: []string{"e3"}},
 		},
 		Commits: []Commit{{At: at(9), Partition: 0, Offset: 2}, {At: at(9), Partition: 1, Offset: 1}},
 	}
@@ -92,7 +95,7 @@ func TestJudge(t *testing.T) {
 	if v.P50 != 6*time.Second || v.Max != 7*time.Second {
 		t.Errorf("time to alert p50 %s max %s, want 6s and 7s", v.P50, v.Max)
 	}
-	if v.Checked[InvSQSDelete] != 3 || v.Checked[InvCommit] != 6 || v.Checked[InvNotification] != 5 {
+	if v.Checked[InvSQSDelete] != 3 || v.Checked[InvCommit] != 6 || v.Checked[InvNotification] != 6 { // 4 of the incidents, the compliance and the session notice
 		t.Errorf("checked %v", v.Checked)
 	}
 

@@ -13,6 +13,8 @@ import (
 	"github.com/tidwall/gjson"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"rootwatch/internal/match"
 )
 
 // follower reads, from their start, every topic the judge needs: what
@@ -34,7 +36,8 @@ type follower struct {
 type kafkaView struct {
 	Records  map[string]int64     // eventID -> first append in cloudtrail.records
 	Copies   map[string]int       // eventID -> times it was appended to cloudtrail.records
-	Findings map[string]int64     // eventID -> first append in cloudtrail.root-activity
+	Findings map[string]int64     // eventID -> first append in cloudtrail.root-activity (rule cis-root)
+	Context  int                  // findings of another rule (not root activity)
 	ByOffset map[int32][]offEvent // findings partition -> findings in offset order
 	ObjDLQ   []objectDLQ          // cloudtrail.dlq entries naming an object
 	MsgDLQ   []messageDLQ         // cloudtrail.dlq entries naming no object
@@ -168,7 +171,14 @@ func (f *follower) add(r *kgo.Record) {
 			v.Bad = append(v.Bad, fmt.Sprintf("finding at %d/%d has no eventID", r.Partition, r.Offset))
 			return
 		}
-		first(v.Findings, id, at)
+		// Only root activity counts as a finding here; context findings
+		// (an sts:AssumeRoot call, rule root-session-issued) are counted
+		// apart and never held against the truth set's root events.
+		if rule := gjson.GetBytes(r.Value, "rule").Str; rule != "" && rule != string(match.RuleCISRoot) {
+			v.Context++
+		} else {
+			first(v.Findings, id, at)
+		}
 		v.ByOffset[r.Partition] = append(v.ByOffset[r.Partition], offEvent{r.Offset, id})
 	case topicDLQ:
 		var e struct {

@@ -287,7 +287,7 @@ func judge(e *Expected, o *Observed, final bool) Verdict {
 		if d.Delivered() {
 			n.ok++
 		}
-		if d.Category == string(alert.CategoryCompliance) {
+		if isNotice(d.Category) {
 			continue
 		}
 		for _, ev := range d.EventIDs {
@@ -324,7 +324,7 @@ func judge(e *Expected, o *Observed, final bool) Verdict {
 	// Delivered pairs: a 2xx on the channel, in a notification of the event's own incident.
 	got := map[string][]time.Time{}
 	for _, d := range o.Ledger {
-		if !d.Delivered() || d.Category == string(alert.CategoryCompliance) {
+		if !d.Delivered() || isNotice(d.Category) {
 			continue
 		}
 		for _, ev := range d.EventIDs {
@@ -364,10 +364,10 @@ func judge(e *Expected, o *Observed, final bool) Verdict {
 func (v *Verdict) checkCommits(e *Expected, o *Observed, got map[string][]time.Time, parkedAt map[string]int64,
 	isRoot map[string]bool, fail func(string, string, ...any)) {
 	k := &o.Kafka
-	incidentsOf := map[string][]string{} // eventID -> incidents (not compliance) whose state names it
+	incidentsOf := map[string][]string{} // eventID -> incidents (not notices) whose state names it
 	for _, id := range slices.Sorted(maps.Keys(k.Incidents)) {
 		for _, iv := range k.Incidents[id] {
-			if iv.Category == string(alert.CategoryCompliance) {
+			if isNotice(iv.Category) {
 				continue
 			}
 			for ev := range iv.Seq {
@@ -448,3 +448,15 @@ func answers(m map[int]int) string {
 }
 
 func clock(t time.Time) string { return t.Format("15:04:05.000") }
+
+// isNotice reports whether an incident of this category is a notice about
+// events that also have their own incident (a compliance notice, a
+// session's unusual task policy or use from another address): the judge
+// checks each root event against its own incident, never a notice's.
+func isNotice(category string) bool {
+	switch category {
+	case string(alert.CategoryCompliance), string(alert.CategoryUnusualTaskPolicy), string(alert.CategorySessionIPMismatch):
+		return true
+	}
+	return false
+}

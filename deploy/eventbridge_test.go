@@ -47,10 +47,13 @@ func normal(t *testing.T, v any) any {
 }
 
 // matchPattern evaluates an EventBridge event pattern on an event, for the
-// part of the pattern language deploy/ uses: nested objects, and arrays of
+// part of the pattern language deploy/ uses: nested objects, arrays of
 // exact string values (a field matches when its value, or an element of
-// it, equals one of them). A field the pattern names and the event lacks
-// does not match. Any other construct (prefix, anything-but, exists, ...)
+// it, equals one of them), and "$or" (an array of two or more objects, each
+// a pattern for the object it stands in; the object matches when one of
+// them does, and every other field of the object matches too). A field the
+// pattern names and the event lacks does not match. Any other construct
+// (prefix, anything-but, exists, an "$or" of fewer than two objects, ...)
 // fails the test: teach it here before putting it in a pattern.
 func matchPattern(t *testing.T, pattern, event any) bool {
 	t.Helper()
@@ -61,6 +64,12 @@ func matchPattern(t *testing.T, pattern, event any) bool {
 			return false
 		}
 		for k, sub := range p {
+			if k == "$or" {
+				if !matchOr(t, sub, e) {
+					return false
+				}
+				continue
+			}
 			v, ok := e[k]
 			if !ok || !matchPattern(t, sub, v) {
 				return false
@@ -89,6 +98,28 @@ func matchPattern(t *testing.T, pattern, event any) bool {
 	return false
 }
 
+// matchOr evaluates the value of an "$or" on the event object it stands
+// in: EventBridge reads "$or" as the OR of its branches only when it is an
+// array of at least two objects (else it is a field named "$or"), which
+// this test refuses.
+func matchOr(t *testing.T, branches any, event map[string]any) bool {
+	t.Helper()
+	arr, ok := branches.([]any)
+	if !ok || len(arr) < 2 {
+		t.Fatalf(`pattern "$or": %v: want an array of two or more objects`, branches)
+	}
+	matched := false
+	for _, b := range arr {
+		if _, ok := b.(map[string]any); !ok {
+			t.Fatalf(`pattern "$or" branch %v: want an object`, b)
+		}
+		if matchPattern(t, b, event) { // every branch is checked, so a malformed one fails the test
+			matched = true
+		}
+	}
+	return matched
+}
+
 // composeSampleEvent is deploy/compose/sample-root-event.json as
 // send-root-event.sh fills it in.
 func composeSampleEvent(t *testing.T) string {
@@ -102,8 +133,10 @@ func composeSampleEvent(t *testing.T) string {
 
 // The pattern sends the queue every documented shape of root activity
 // (API call, console sign-in success and failure, an assumed-root session
-// action) and nothing else that the fixtures hold: not service events,
-// even one naming the root identity, nor other identities.
+// action) and the sts:AssumeRoot calls that open such sessions (successful
+// or failed), and nothing else that the fixtures hold: not service events,
+// even one naming the root identity, nor other identities, nor a call
+// that merely mentions AssumeRoot.
 func TestEventBridgePatternSendsOnlyRootActivity(t *testing.T) {
 	pattern := loadJSON(t, "deploy/eventbridge/root-activity-pattern.json")
 	check := func(name, body string, want bool) {
@@ -115,15 +148,58 @@ func TestEventBridgePatternSendsOnlyRootActivity(t *testing.T) {
 			t.Errorf("%s: pattern matches %v, want %v", name, got, want)
 		}
 	}
+	sessions := 0
 	for _, ev := range fixtures.Events {
-		if ev.Root && !ev.Pattern {
-			t.Errorf("fixture %s is root activity the pattern is said to miss", ev.Name)
+		if ev.Rule != "" && !ev.Pattern {
+			t.Errorf("fixture %s makes a %s finding the pattern is said to miss", ev.Name, ev.Rule)
+		}
+		if ev.Rule == string(match.RuleRootSessionIssued) {
+			sessions++
 		}
 		check(ev.Name, ev.Body, ev.Pattern)
 	}
+	if sessions < 2 {
+		t.Fatalf("%d AssumeRoot fixtures, want a successful and a failed one", sessions)
+	}
 	check("compose sample", composeSampleEvent(t), true)
-	// The check can fail: an IAM user's sign-in is not sent.
+	// The check can fail: an IAM user's sign-in is not sent, nor an
+	// AssumeRoot named by another service or published under another
+	// detail-type.
 	check("IAM user sign-in", strings.Replace(fixtures.EventNamed("root console sign-in").Body, `"type": "Root"`, `"type": "IAMUser"`, 1), false)
+	assumeRoot := fixtures.EventNamed("AssumeRoot call").Body
+	check("AssumeRoot from iam", strings.Replace(assumeRoot, `"eventSource":"sts.amazonaws.com"`, `"eventSource":"iam.amazonaws.com"`, 1), false)
+	check("AssumeRoot as a service event", strings.Replace(assumeRoot, `"detail-type": "AWS API Call via CloudTrail"`, `"detail-type": "AWS Service Event via CloudTrail"`, 1), false)
+	check("AssumeRoot as a console action", strings.Replace(assumeRoot, `"detail-type": "AWS API Call via CloudTrail"`, `"detail-type": "AWS Console Action via CloudTrail"`, 1), false)
+}
+
+// matchPattern understands "$or" as EventBridge does: any branch, and
+// every field beside it.
+func TestMatchPatternOr(t *testing.T) {
+	pattern := map[string]any{
+		"source": []any{"aws.sts"},
+		"$or": []any{
+			map[string]any{"a": []any{"1"}},
+			map[string]any{"b": []any{"2"}, "c": map[string]any{"d": []any{"3"}}},
+		},
+	}
+	for _, c := range []struct {
+		event string
+		want  bool
+	}{
+		{`{"source":"aws.sts","a":"1"}`, true},
+		{`{"source":"aws.sts","b":"2","c":{"d":"3"}}`, true},
+		{`{"source":"aws.sts","b":"2","c":{"d":"4"}}`, false}, // a branch's fields are ANDed
+		{`{"source":"aws.iam","a":"1"}`, false},               // the fields beside "$or" still apply
+		{`{"source":"aws.sts"}`, false},
+	} {
+		var ev any
+		if err := json.Unmarshal([]byte(c.event), &ev); err != nil {
+			t.Fatal(err)
+		}
+		if got := matchPattern(t, pattern, ev); got != c.want {
+			t.Errorf("%s: matches %v, want %v", c.event, got, c.want)
+		}
+	}
 }
 
 // cfnTemplate is a CloudFormation template read as plain YAML (the

@@ -42,7 +42,7 @@ func command(cfg *alert.Config, checkConfig *bool) *cli.Command {
 	c.Duration(&cfg.KafkaWait, "kafka-wait", kafka.DefaultStartWait, "at start, how long to wait for a Kafka broker to answer, retrying, before failing (0: wait for ever)")
 	c.String(&cfg.Kafka.Group, "group", alert.DefaultGroup, "Kafka consumer group")
 	c.String(&cfg.Kafka.Topic, "topic", alert.DefaultTopic, "findings topic")
-	c.String(&cfg.Listen, "listen", "", "address for /metrics, /healthz, /readyz, /api/root-last-used and the status page (when not set: "+defaultListen+" with --source kafka, off with stdin)")
+	c.String(&cfg.Listen, "listen", "", "address for /metrics, /healthz, /readyz, /api/root-last-used, /api/status and the status page (when not set: "+defaultListen+" with --source kafka, off with stdin)")
 	c.Logging(&cfg.LogLevel, &cfg.LogFormat, "info")
 	c.Bool(checkConfig, "check-config", "validate the config (and build the channels) and exit")
 	return c

@@ -23,6 +23,7 @@ import (
 
 	"rootwatch/internal/audit"
 	"rootwatch/internal/audit/fakeaws"
+	"rootwatch/internal/fixtures"
 	"rootwatch/internal/testutil"
 )
 
@@ -391,5 +392,49 @@ func TestFromLogsS3(t *testing.T) {
 	if len(r.Accounts) != 2 || r.Accounts[0].Status != audit.StatusFail || r.Accounts[1].Status != audit.StatusPass ||
 		r.Accounts[0].Source != "cloudtrail" || r.Accounts[1].LastUsed == nil || *r.Accounts[1].DaysSince != 10 {
 		t.Errorf("report %+v", r.Accounts)
+	}
+}
+
+// audit --from-logs lists each account's centralised root sessions with
+// who opened them, in every format; the AssumeRoot call is no root use.
+func TestFromLogsListsSessions(t *testing.T) {
+	dir := t.TempDir()
+	s := fixtures.DefaultSession()
+	s.Issued = time.Now().UTC().Add(-2 * 24 * time.Hour).Truncate(time.Second)
+	logs := map[string][]string{
+		fixtures.LogKey("", fixtures.ManagementAccount, "CloudTrail", s.Region, "2026/01/01", "20260101T0000Z", "m", ".json.gz"): {fixtures.AssumeRootRecord(s)},
+		fixtures.LogKey("", fixtures.MemberAccount, "CloudTrail", s.Region, "2026/01/01", "20260101T0000Z", "a", ".json.gz"): {
+			fixtures.SessionAction(s, "act-1", "DeleteBucketPolicy", s.CallerIP, s.Region, s.Issued.Add(time.Minute))},
+	}
+	if err := fixtures.WriteFiles(dir, fixtures.GzipLogs(logs)); err != nil {
+		t.Fatal(err)
+	}
+	o := runCLI(t, nil, false, "--from-logs", dir, "--format", "json")
+	var rep struct {
+		Accounts []struct {
+			AccountID string              `json:"accountId"`
+			Status    audit.Status        `json:"status"`
+			Sessions  []audit.RootSession `json:"sessions"`
+		} `json:"accounts"`
+	}
+	if err := json.Unmarshal([]byte(o.stdout), &rep); err != nil || o.code != 1 || len(rep.Accounts) != 2 {
+		t.Fatalf("exit %d, %v: %s", o.code, err, o.stdout)
+	}
+	mgmt, member := rep.Accounts[0], rep.Accounts[1]
+	if mgmt.Status != audit.StatusPass || len(mgmt.Sessions) != 0 {
+		t.Errorf("the management account called AssumeRoot; that is no root use: %+v", mgmt)
+	}
+	if member.Status != audit.StatusFail || len(member.Sessions) != 1 || member.Sessions[0].Issuer != s.Caller || member.Sessions[0].Actions != 1 {
+		t.Errorf("member: %+v", member)
+	}
+	o = runCLI(t, nil, false, "--from-logs", dir, "--format", "csv")
+	rows, err := csv.NewReader(strings.NewReader(o.stdout)).ReadAll()
+	n := len(audit.CSVHeader)
+	if err != nil || len(rows) != 3 || rows[2][n-2] != "1" || rows[2][n-1] != s.Caller {
+		t.Errorf("CSV: %v\n%s", err, o.stdout)
+	}
+	o = runCLI(t, nil, true, "--from-logs", dir)
+	if !strings.Contains(o.stdout, "Centralised root sessions") || !strings.Contains(o.stdout, s.Caller) || !strings.Contains(o.stdout, "S3UnlockBucketPolicy") {
+		t.Errorf("table:\n%s", o.stdout)
 	}
 }

@@ -215,8 +215,9 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 	}
 	sum.Files, sum.Records = truth.Files, truth.Records
 	want := truth.EventIDs()
-	say("uploaded %d CloudTrail files (%.1f MB, %.1f MB gzipped, %d records: %d root, %d look-alikes) and queued their S3 notifications",
-		truth.Files, float64(truth.Bytes)/1e6, float64(truth.GzBytes)/1e6, truth.Records, len(want), truth.Lookalikes)
+	wantCalls, used := sessionsOf(truth)
+	say("uploaded %d CloudTrail files (%.1f MB, %.1f MB gzipped, %d records: %d root, %d sts:AssumeRoot calls, %d look-alikes) and queued their S3 notifications",
+		truth.Files, float64(truth.Bytes)/1e6, float64(truth.GzBytes)/1e6, truth.Records, len(want), len(wantCalls), truth.Lookalikes)
 
 	// Ingest is done when every notification was deleted, which happens only
 	// after Kafka acknowledged everything its object produced.
@@ -252,21 +253,27 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 	if err != nil {
 		return sum, err
 	}
-	var findings []match.Finding // from the log files; the real-time copy aside
+	var findings []match.Finding // root activity from the log files; the real-time copy aside
+	var calls []string           // the sts:AssumeRoot calls (not root activity)
 	var fromEventBridge []string
 	for _, f := range all {
-		if f.Path == match.PathEventBridge {
+		switch {
+		case f.Path == match.PathEventBridge:
 			fromEventBridge = append(fromEventBridge, f.EventID)
-			continue
+		case f.Rule == match.RuleRootSessionIssued:
+			calls = append(calls, f.EventID)
+		default:
+			findings = append(findings, f)
 		}
-		findings = append(findings, f)
 	}
 	sum.Findings = len(findings)
 	say("ingest wrote %d records, %d findings and %d dead letters to Kafka", counts[kafka.TopicRecords], counts[kafka.TopicRootActivity], counts[kafka.TopicDLQ])
 
-	// alert is done when the channels have heard about every root event.
-	err = waitFor(ctx, "alert to notify every root event", func() bool {
-		return len(hook.eventIDs()) >= len(want) && hook.quietFor(time.Second)
+	// alert is done when the channels have heard about every root event,
+	// and of every centralised-root session who opened it (at once, or in
+	// an update when its sts:AssumeRoot call came after its actions).
+	err = waitFor(ctx, "alert to notify every root event and name who opened each session", func() bool {
+		return len(hook.eventIDs()) >= len(want) && len(hook.joins()) >= len(used) && hook.quietFor(time.Second)
 	})
 	var saved float64
 	if err == nil && rtID != "" {
@@ -300,11 +307,28 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 		got = append(got, f.EventID)
 	}
 	sort.Strings(got)
+	sort.Strings(calls)
+	joins := hook.joins()
+	atOpen := 0
+	for _, kind := range joins {
+		if kind == string(channel.KindOpen) {
+			atOpen++
+		}
+	}
 	check(len(want) > 0, "the generator wrote no root activity (seed %d, size %d): nothing to show", o.Seed, o.Size)
 	check(slices.Equal(got, want), "findings in Kafka differ from the generator's truth: %s", diff(want, got))
 	check(counts[kafka.TopicRecords] == truth.Records, "records topic holds %d records, the generator wrote %d", counts[kafka.TopicRecords], truth.Records)
 	check(counts[kafka.TopicDLQ] == 0, "%d dead letters, want none", counts[kafka.TopicDLQ])
 	check(slices.Equal(hook.eventIDs(), want), "the webhook received root events that differ from the truth: %s", diff(want, hook.eventIDs()))
+	check(slices.Equal(calls, wantCalls), "sts:AssumeRoot findings in Kafka differ from the calls the generator wrote: %s", diff(wantCalls, calls))
+	check(len(joins) == len(used), "the webhook was told who opened %d of the %d centralised root sessions used", len(joins), len(used))
+	for key := range joins {
+		check(used[key], "the webhook was told who opened session %s, which the generator did not use", key)
+	}
+	if len(used) > 0 {
+		say("centralised root sessions: %d opened by sts:AssumeRoot calls, %d used in the logs; %d joined with who opened them (%d when the incident opened, %d by an update)",
+			len(wantCalls), len(used), len(joins), atOpen, len(joins)-atOpen)
+	}
 	check(sum.Alerts > 0 && sum.Alerts == webhookSent && webhookSent == hook.count(),
 		"console got %d notifications, webhook channel sent %d, receiver got %d: want the same, and more than 0", sum.Alerts, webhookSent, hook.count())
 	check(hook.badRequests() == 0, "the webhook receiver rejected %d requests", hook.badRequests())
@@ -329,6 +353,24 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (summary, err
 		problems = append(problems, fmt.Errorf("alert: %w", aerr))
 	}
 	return sum, errors.Join(problems...)
+}
+
+// sessionsOf is what the generator wrote about centralised-root sessions:
+// the eventIDs of its sts:AssumeRoot calls (sorted) and the access keys of
+// the sessions some root event acted with.
+func sessionsOf(t gen.Truth) ([]string, map[string]bool) {
+	var calls []string
+	for _, s := range t.Sessions {
+		calls = append(calls, s.EventID)
+	}
+	sort.Strings(calls)
+	used := map[string]bool{}
+	for _, r := range t.Root {
+		if r.Session != "" {
+			used[r.Session] = true
+		}
+	}
+	return calls, used
 }
 
 // serve shows alert's status page until ctx ends (Ctrl-C, or the timeout).

@@ -54,10 +54,24 @@ func TestDemoRunsAndChecksItself(t *testing.T) {
 	if alerts != n(4) {
 		t.Fatalf("printed %d alert lines, summary says %d\n%s", alerts, n(4), out.String())
 	}
-	// One more finding than root events: the real-time copy of the root
-	// call shown by both paths.
-	if !strings.Contains(errb.String(), fmt.Sprintf("ingest wrote %d records, %d findings and 0 dead letters", n(2), n(3)+1)) {
+	// Findings: the root events, the sts:AssumeRoot calls that opened
+	// sessions, and the real-time copy of the root call shown by both paths.
+	up := regexp.MustCompile(`(?m)^demo: uploaded \d+ CloudTrail files .* (\d+) sts:AssumeRoot calls, `).FindStringSubmatch(errb.String())
+	if up == nil {
+		t.Fatalf("stderr does not say how many sts:AssumeRoot calls were uploaded:\n%s", errb.String())
+	}
+	calls, _ := strconv.Atoi(up[1])
+	if !strings.Contains(errb.String(), fmt.Sprintf("ingest wrote %d records, %d findings and 0 dead letters", n(2), n(3)+calls+1)) {
 		t.Fatalf("stderr does not report what ingest wrote:\n%s", errb.String())
+	}
+	// Every session used was joined with who opened it, and the console
+	// says so in a session incident.
+	ss := regexp.MustCompile(`(?m)^demo: centralised root sessions: (\d+) opened by sts:AssumeRoot calls, (\d+) used in the logs; (\d+) joined with who opened them`).FindStringSubmatch(errb.String())
+	if ss == nil || ss[1] != strconv.Itoa(calls) || ss[2] == "0" || ss[3] != ss[2] {
+		t.Fatalf("stderr does not show every session used joined with who opened it (%q):\n%s", ss, errb.String())
+	}
+	if !regexp.MustCompile(`(?m) (OPEN|UPDATE) .*Centralised root session \(AssumeRoot\) in account \d{12}\b.*note: session opened by arn:aws:sts::\d{12}:assumed-role/`).MatchString(out.String()) {
+		t.Fatalf("no session incident on the console names who opened it:\n%s", out.String())
 	}
 	if !regexp.MustCompile(`(?m)^demo: real time: root call \S+ \S+ paged once: EventBridge brought it \d+\.\d+s before its log file`).MatchString(errb.String()) {
 		t.Fatalf("stderr does not show the root call that came by both paths, paged once:\n%s", errb.String())

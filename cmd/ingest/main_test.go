@@ -370,7 +370,7 @@ func TestLocalToStdout(t *testing.T) {
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		os.WriteFile(p, l.gz[k], 0o644)
 	}
-	want := l.truth.EventIDs()
+	want := l.truth.FindingIDs()
 	if len(want) == 0 {
 		t.Fatal("no root activity generated")
 	}
@@ -433,8 +433,8 @@ func TestLocalToKafka(t *testing.T) {
 	if len(dlq) != 1 || !strings.Contains(string(dlq[0].Value), "cut.json.gz") {
 		t.Errorf("dlq %v", dlq)
 	}
-	if n := len(kafkatest.ReadAll(t, kcfg, kafka.TopicRootActivity, len(l.truth.Root), 10*time.Second)); n != len(l.truth.Root) {
-		t.Errorf("%d findings, want %d", n, len(l.truth.Root))
+	if n, want := len(kafkatest.ReadAll(t, kcfg, kafka.TopicRootActivity, len(l.truth.FindingIDs()), 10*time.Second)), len(l.truth.FindingIDs()); n != want {
+		t.Errorf("%d findings, want %d", n, want)
 	}
 }
 
@@ -453,7 +453,7 @@ func TestSQSToStdout(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, args, out, io.Discard, noEnv) }()
-	want := len(l.truth.Root)
+	want := len(l.truth.FindingIDs())
 	testutil.WaitFor(t, 30*time.Second, "findings on stdout", func() bool { return strings.Count(out.String(), "\n") >= want })
 	testutil.WaitFor(t, 20*time.Second, "queue drained", func() bool { return queued(t, st.sqs, st.queue) == 0 })
 	cancel()

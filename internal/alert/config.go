@@ -44,6 +44,10 @@ type Config struct {
 
 	Delivery DeliveryConfig `yaml:"delivery"`
 
+	// Sessions says which centralised-root sessions (sts:AssumeRoot) are
+	// expected (docs/alert.md, Centralised root sessions).
+	Sessions SessionsConfig `yaml:"sessions"`
+
 	Channels  []channel.Config `yaml:"channels"`
 	Routes    []Route          `yaml:"routes"`
 	Silences  []Silence        `yaml:"silences"`
@@ -98,13 +102,22 @@ type DeliveryConfig struct {
 }
 
 // Matchers select findings by account (exact ids or glob patterns like
-// "1234*"), category and minimum severity. Empty lists match everything.
+// "1234*"), category and minimum severity, and centralised-root findings
+// by the session's task policy and the person who opened it. Empty lists
+// match everything.
 type Matchers struct {
 	Accounts    []string         `yaml:"accounts"`
 	Categories  []match.Category `yaml:"categories"`
 	Regions     []string         `yaml:"regions"`
 	EventNames  []string         `yaml:"event_names"`
 	MinSeverity match.Severity   `yaml:"min_severity"`
+	// TaskPolicies match the session's task policy, by name
+	// (S3UnlockBucketPolicy, globs allowed) or ARN; Callers match who
+	// opened it (the sts:AssumeRoot caller's ARN, globs where * stops at
+	// "/"). A finding whose session is not known (no AssumeRoot seen yet)
+	// matches neither.
+	TaskPolicies []string `yaml:"task_policies"`
+	Callers      []string `yaml:"callers"`
 }
 
 // Route sends matching findings to channels. Routes are tried in order; the
@@ -222,6 +235,9 @@ func (c *Config) SetDefaults() {
 	if c.RootUnusedDays == 0 {
 		c.RootUnusedDays = 7
 	}
+	if c.Sessions.ExpectedTaskPolicies == nil {
+		c.Sessions.ExpectedTaskPolicies = slices.Clone(RootTaskPolicies)
+	}
 	d := &c.Delivery
 	if d.MaxAttempts == 0 {
 		d.MaxAttempts = 6
@@ -257,7 +273,7 @@ var groupFields = map[string]func(*match.Finding) string{
 var categories = []match.Category{
 	match.CategoryConsoleLogin, match.CategoryConsoleLoginFailed, match.CategoryCredentialChange,
 	match.CategoryAssumedRoot, match.CategoryDenied, match.CategoryMutating, match.CategoryReadOnly,
-	CategoryCompliance,
+	CategoryCompliance, match.CategorySessionFailed, CategoryUnusualTaskPolicy, CategorySessionIPMismatch,
 }
 
 // severities are the values of min_severity, most severe first.
@@ -349,6 +365,21 @@ func (c *Config) Validate() error {
 		}
 		if m.MinSeverity != "" && match.SeverityRank(m.MinSeverity) == 0 {
 			bad(key+".min_severity", "unknown severity %s (want %s)", config.Quote(string(m.MinSeverity)), oneOf(severities))
+		}
+		for j, tp := range m.TaskPolicies {
+			if err := checkTaskPolicy(tp, true); err != nil {
+				bad(fmt.Sprintf("%s.task_policies[%d]", key, j), "%v", err)
+			}
+		}
+		for j, c := range m.Callers {
+			if err := checkCaller(c); err != nil {
+				bad(fmt.Sprintf("%s.callers[%d]", key, j), "%v", err)
+			}
+		}
+	}
+	for i, tp := range c.Sessions.ExpectedTaskPolicies {
+		if err := checkTaskPolicy(tp, false); err != nil {
+			bad(fmt.Sprintf("sessions.expected_task_policies[%d]", i), "%v", err)
 		}
 	}
 	if len(c.Routes) == 0 {

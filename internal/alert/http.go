@@ -25,8 +25,11 @@ type RootLastUsedResponse struct {
 	Accounts      []RootLastUsed `json:"accounts"`
 }
 
-// Handler serves the status page (/), /metrics, /healthz, /readyz and /api/root-last-used.
-// /readyz is ready once the partitions owned are restored and consuming.
+// Handler serves the status page (/), /metrics, /healthz, /readyz,
+// /api/root-last-used and /api/status. /readyz is ready once the fleet
+// view has read the state topic to its end at start and the partitions
+// owned are restored and consuming. The status page and both APIs answer
+// for the whole fleet (fleetview.go), whichever replica serves them.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.handleStatus) // the status page (statuspage.go)
@@ -45,6 +48,10 @@ func (s *Service) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(s.RootLastUsed())
 	})
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(s.Status())
+	})
 	return mux
 }
 
@@ -52,7 +59,7 @@ func (s *Service) Handler() http.Handler {
 func (s *Service) RootLastUsed() RootLastUsedResponse {
 	now := s.now()
 	resp := RootLastUsedResponse{ThresholdDays: s.cfg.RootUnusedDays, GeneratedAt: now.UTC(), Accounts: []RootLastUsed{}}
-	for _, ru := range s.roots.list() {
+	for _, ru := range s.view.rootUses() {
 		age := now.Sub(ru.Time)
 		resp.Accounts = append(resp.Accounts, RootLastUsed{
 			RootUse:         ru,

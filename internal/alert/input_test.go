@@ -214,7 +214,8 @@ routes:
 
 // A root-session-issued finding (who opened a centralised-root session) is
 // context, not root use: it never becomes the account's last root use nor
-// opens a compliance notice.
+// opens a compliance notice, whether it is alerted on (a failed call) or
+// only recorded (a usual session).
 func TestRootSessionIssuedIsNotRootUse(t *testing.T) {
 	cfg := testConfig(t, `
 source: "-"
@@ -225,15 +226,24 @@ routes:
 `)
 	audit, chat := newRecorder("audit"), newRecorder("chat")
 	s := newService(t, cfg, audit, chat)
-	f := finding("888800000000", "198.51.100.1", match.CategoryAssumedRoot, 0)
-	f.Rule = match.RuleRootSessionIssued
+	f := finding("888800000000", "198.51.100.1", match.CategorySessionFailed, 0)
+	f.Rule, f.ErrorCode = match.RuleRootSessionIssued, "AccessDenied"
+	f.Session = &match.Session{CallerARN: "arn:aws:sts::888800000000:assumed-role/Admin/jane", TargetAccountID: "999900000000",
+		TaskPolicyARN: "arn:aws:iam::aws:policy/root-task/S3UnlockBucketPolicy"}
+	ok := finding("888800000000", "198.51.100.1", match.CategorySessionIssued, 1)
+	ok.Rule = match.RuleRootSessionIssued
+	ok.Session = &match.Session{AccessKeyID: "ASIAEXAMPLE", CallerARN: "arn:aws:sts::888800000000:assumed-role/Admin/jane",
+		TargetAccountID: "999900000000", TaskPolicyARN: "arn:aws:iam::aws:policy/root-task/S3UnlockBucketPolicy"}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := s.RunStdin(ctx, strings.NewReader(lines(t, []match.Finding{f}))); err != nil {
+	if err := s.RunStdin(ctx, strings.NewReader(lines(t, []match.Finding{f, ok}))); err != nil {
 		t.Fatal(err)
 	}
-	if len(chat.notes()) == 0 {
-		t.Fatal("the finding was not routed")
+	if len(chat.notes()) != 1 || chat.notes()[0].Findings[0].EventID != f.EventID {
+		t.Fatalf("the failed call was not routed (alone): %+v", chat.notes())
+	}
+	if n := value(t, s.m.findings.WithLabelValues("session")); n != 1 {
+		t.Errorf("the usual session was not recorded as such: %v", n)
 	}
 	if n := len(audit.notes()); n != 0 {
 		t.Errorf("a root-session-issued finding opened %d compliance notices", n)

@@ -51,6 +51,19 @@ func (s *Service) RunKafka(ctx context.Context) error {
 		return fmt.Errorf("state topic %s has %d partitions but findings topic %s has %d: they must be equal, "+
 			"because partition p of the state holds the state of partition p of the findings", kc.StateTopic, sn, kc.Topic, n)
 	}
+	// The fleet view (every partition of the state, read-only) is read to
+	// its end before this replica joins the group: what it answers for the
+	// fleet, and the sessions its partitions join with, are then whole.
+	followCtx, stopFollow := context.WithCancel(ctx)
+	defer stopFollow()
+	caughtUp := s.followState(followCtx, dialer, n)
+	start := time.Now()
+	select {
+	case <-caughtUp:
+	case <-ctx.Done():
+		return nil
+	}
+	s.log.Info("fleet view read", "topic", kc.StateTopic, "partitions", n, "took", time.Since(start).Round(time.Millisecond))
 	stateW := &kafkago.Writer{
 		Addr: kafkago.TCP(kc.Brokers...), Topic: kc.StateTopic, Balancer: partitionBalancer{},
 		RequiredAcks: kafkago.RequireAll, BatchTimeout: time.Millisecond, BatchSize: 1000,
@@ -133,6 +146,8 @@ func (s *Service) runPartition(gctx context.Context, gen *kafkago.Generation, pa
 	s.log.Info("partition restored", "partition", p, "records", recs, "dedup", len(st.dedup),
 		"incidents", len(st.incidents), "accounts", len(st.rootUse), "offset", pa.Offset, "took", time.Since(start).Round(time.Millisecond))
 	restored()
+	s.owned.Add(1)
+	defer s.owned.Add(-1)
 	commit := func(ctx context.Context, next int64) error {
 		return gen.CommitOffsets(map[string]map[int]int64{kc.Topic: {p: next}})
 	}

@@ -20,6 +20,8 @@ type metrics struct {
 	dedupSize    *prometheus.GaugeVec   // partition
 	incidentSize *prometheus.GaugeVec   // partition
 	sendLatency  prometheus.Histogram
+	sessions     prometheus.Gauge       // centralised-root sessions in the fleet view
+	joins        *prometheus.CounterVec // when: at-open, late
 
 	// The two paths a root call arrives by (paths.go).
 	firstArrivals   *prometheus.CounterVec   // path
@@ -70,7 +72,7 @@ func newMetrics() *metrics {
 		}, []string{"partition"}),
 		rootLastUsed: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rootwatch_root_last_used_timestamp_seconds",
-			Help: "Event time of the last root activity seen per account (accounts of partitions this replica owns).",
+			Help: "Event time of the last root activity seen per account (every account: the fleet view of the state topic).",
 		}, []string{"account"}),
 		dedupSize: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rootwatch_alert_dedup_entries",
@@ -85,6 +87,14 @@ func newMetrics() *metrics {
 			Help:    "From a finding's arrival in Kafka (message time) to the first successful send of the incident it opened.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 		}),
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rootwatch_alert_root_sessions",
+			Help: "Centralised-root sessions (sts:AssumeRoot) known to the session table, fleet-wide.",
+		}),
+		joins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rootwatch_alert_session_joins_total",
+			Help: "Session incidents joined with who opened them: at-open (the AssumeRoot call was known first) or late (it arrived after the incident opened, which was then updated).",
+		}, []string{"when"}),
 		firstArrivals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rootwatch_alert_first_arrivals_total",
 			Help: "Root calls (distinct eventIDs) by the path their first finding came by: eventbridge (real time) or s3 (log file).",
@@ -111,7 +121,7 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.findings, m.bad, m.incidents, m.updates, m.sends, m.retries, m.dlq,
 		m.lag, m.rootLastUsed, m.dedupSize, m.incidentSize, m.sendLatency,
-		m.firstArrivals, m.secondCopyDelay, m.timeToDetect, m.timeToNotify, m.enriched)
+		m.firstArrivals, m.secondCopyDelay, m.timeToDetect, m.timeToNotify, m.enriched, m.sessions, m.joins)
 	m.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }

@@ -155,11 +155,17 @@ func (s *partState) enrich(id string, f *match.Finding) (enriched, differs bool)
 		if old.EventID != f.EventID {
 			continue
 		}
-		differs = old.Category != f.Category || old.Severity != f.Severity
-		if !richer(f, old) {
+		nf := *f
+		if old.Category == CategoryUnusualTaskPolicy && f.Rule == match.RuleRootSessionIssued && f.Category == match.CategorySessionIssued {
+			// The stored copy is the alert ingest made of this AssumeRoot
+			// call (noteIssued): the other copy is the same call and gets
+			// the same classification.
+			nf.Category, nf.Severity = old.Category, old.Severity
+		}
+		differs = old.Category != nf.Category || old.Severity != nf.Severity
+		if !richer(&nf, old) {
 			return false, differs
 		}
-		nf := *f
 		nf.Record = nil // the state keeps no records
 		if !old.DetectedAt.IsZero() && old.DetectedAt.Before(nf.DetectedAt) {
 			nf.DetectedAt = old.DetectedAt

@@ -25,6 +25,7 @@ type rules struct {
 	allow     []compiledAllow
 	groupBy   []func(*match.Finding) string
 	groupName []string
+	expected  []string // sessions.expected_task_policies
 }
 
 type compiledAllow struct {
@@ -33,7 +34,7 @@ type compiledAllow struct {
 }
 
 func compileRules(c *Config) *rules {
-	r := &rules{routes: c.Routes, silences: c.Silences}
+	r := &rules{routes: c.Routes, silences: c.Silences, expected: c.Sessions.ExpectedTaskPolicies}
 	for _, f := range c.Grouping.By {
 		r.groupBy = append(r.groupBy, groupFields[f])
 		r.groupName = append(r.groupName, f)
@@ -118,7 +119,7 @@ func (m *Matchers) matches(f *match.Finding) bool {
 	if m.MinSeverity != "" && match.SeverityRank(f.Severity) < match.SeverityRank(m.MinSeverity) {
 		return false
 	}
-	return true
+	return m.matchesSession(f)
 }
 
 func (a *compiledAllow) matches(f *match.Finding) bool {

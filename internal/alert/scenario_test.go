@@ -146,7 +146,7 @@ func TestKafkaTwoReplicasRebalance(t *testing.T) {
 
 	b := env.start(cfg, pager)
 	testutil.WaitFor(t, 20*time.Second, "b owns a partition", func() bool {
-		return b.s.ready.Load() && a.s.ready.Load() && len(b.s.RootUses()) > 0 && len(a.s.RootUses()) > 0
+		return b.s.ready.Load() && a.s.ready.Load() && b.s.owned.Load() > 0 && a.s.owned.Load() > 0
 	})
 	env.produce(sessions(8, 5, 5)...)
 	testutil.WaitFor(t, 10*time.Second, "second wave", func() bool {

@@ -15,12 +15,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"rootwatch/internal/channel"
 	"rootwatch/internal/match"
@@ -82,7 +78,7 @@ type Service struct {
 	policy   channel.RetryPolicy
 	log      *slog.Logger
 	m        *metrics
-	roots    *rootRegistry
+	view     *fleetView // the whole fleet's state, read-only (fleetview.go)
 	dlq      DLQ
 	now      func() time.Time
 
@@ -94,7 +90,8 @@ type Service struct {
 	cancelSends  context.CancelFunc
 	killed       atomic.Bool
 	ready        atomic.Bool
-	statusLog    *statusLog // recent incidents for the status page (statuspage.go)
+	owned        atomic.Int64 // partitions of the findings topic this replica consumes
+	started      time.Time
 }
 
 type params struct {
@@ -144,9 +141,8 @@ func New(cfg *Config, o Options) (*Service, error) {
 		onSent:       o.OnSent,
 		expireEvery:  time.Minute,
 	}
-	s.statusLog = newStatusLog(o.Now())
-	s.onSent = s.statusLog.wrap(o.OnSent)
-	s.roots = &rootRegistry{m: map[string]rootEntry{}, gauge: s.m.rootLastUsed}
+	s.started = o.Now()
+	s.view = newFleetView(s.m.rootLastUsed, s.m.sessions)
 	s.sendCtx, s.cancelSends = context.WithCancel(context.Background())
 	for _, spec := range cfg.Channels {
 		ch := o.Channels[spec.Name]
@@ -177,8 +173,13 @@ func (s *Service) Kill() {
 // Close releases what the service holds (in-flight sends are abandoned).
 func (s *Service) Close() { s.cancelSends() }
 
-// RootUses returns the last root use per account this replica knows of.
-func (s *Service) RootUses() []RootUse { return s.roots.list() }
+// RootUses returns the last root use per account, fleet-wide (every
+// partition of the state, whichever replica owns it).
+func (s *Service) RootUses() []RootUse { return s.view.rootUses() }
+
+// stdinViewEvery is how stale the fleet view (status page, APIs) may be
+// in stdin mode, where the state is kept only in memory.
+const stdinViewEvery = 100 * time.Millisecond
 
 // MaxStdinLine bounds one line of `alert --source -`: four times the
 // largest finding ingest can write (match.MaxLineBytes), so every finding
@@ -192,8 +193,8 @@ const MaxStdinLine = 4 * match.MaxLineBytes
 // and skipped; the stream goes on. A Message's Offset is its line number.
 func (s *Service) RunStdin(ctx context.Context, r io.Reader) error {
 	st := newPartState(0)
-	w := s.newWorker(st, nil, nil)
-	w.flushAtEOF = true
+	w := s.newWorker(st, &viewStore{v: s.view}, nil)
+	w.flushAtEOF, w.viewEvery = true, stdinViewEvery
 	in := make(chan Message, 256)
 	readErr := make(chan error, 1)
 	go func() {
@@ -285,50 +286,4 @@ func (c timeoutChannel) Send(ctx context.Context, n *channel.Notification) (map[
 	ctx, cancel := context.WithTimeout(ctx, c.d)
 	defer cancel()
 	return c.Channel.Send(ctx, n)
-}
-
-// rootRegistry is the last root use per account across the partitions this
-// process owns, for the HTTP API and the gauge.
-type rootRegistry struct {
-	mu    sync.RWMutex
-	m     map[string]rootEntry
-	gauge *prometheus.GaugeVec
-}
-
-type rootEntry struct {
-	RootUse
-	partition int
-}
-
-func (r *rootRegistry) set(p int, ru RootUse) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if cur, ok := r.m[ru.AccountID]; ok && cur.Time.After(ru.Time) {
-		return
-	}
-	r.m[ru.AccountID] = rootEntry{RootUse: ru, partition: p}
-	r.gauge.WithLabelValues(ru.AccountID).Set(float64(ru.Time.Unix()))
-}
-
-// dropPartition forgets the accounts of a partition this process no longer owns.
-func (r *rootRegistry) dropPartition(p int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for a, e := range r.m {
-		if e.partition == p {
-			delete(r.m, a)
-			r.gauge.DeleteLabelValues(a)
-		}
-	}
-}
-
-func (r *rootRegistry) list() []RootUse {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	out := make([]RootUse, 0, len(r.m))
-	for _, e := range r.m {
-		out = append(out, e.RootUse)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].AccountID < out[j].AccountID })
-	return out
 }

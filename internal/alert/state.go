@@ -23,11 +23,13 @@ type Record struct {
 
 // Record key prefixes. One key per dedup entry, per incident (with its
 // per-channel delivery log inside, so an incident and what was sent about it
-// change atomically) and per account's last root use.
+// change atomically), per account's last root use, and per centralised-root
+// session issued by an AssumeRoot finding of the partition (sessions.go).
 const (
 	prefixDedup    = "d/"
 	prefixIncident = "i/"
 	prefixRootUse  = "r/"
+	prefixSession  = "s/"
 )
 
 // RootUse is the last root activity seen for an account (issue 6, the
@@ -55,7 +57,21 @@ type incident struct {
 	Recent []seqFinding `json:"recent"`
 	// Out is the delivery log per channel name.
 	Out map[string]*delivery `json:"out"`
+	// SessionKey is the access key of the centralised-root session whose
+	// actions the incident groups (one incident per session); Issuer the
+	// AssumeRoot finding that opened it, once known; NoticedIPs the
+	// addresses a session-ip-mismatch notice was opened for (sessions.go).
+	SessionKey string         `json:"sessionKey,omitempty"`
+	Issuer     *match.Finding `json:"issuer,omitempty"`
+	NoticedIPs []string       `json:"noticedIPs,omitempty"`
+	// Notice marks a one-notification incident that is never grouped (a
+	// compliance or session notice).
+	Notice bool `json:"notice,omitempty"`
 }
+
+// isNotice reports whether inc is a notice (state written before the
+// Notice field marks compliance notices by their category only).
+func (inc *incident) isNotice() bool { return inc.Notice || inc.Category == CategoryCompliance }
 
 type seqFinding struct {
 	Seq     int           `json:"seq"`
@@ -92,7 +108,11 @@ type partState struct {
 	incidents map[string]*incident
 	current   map[string]string // group key -> id of its newest incident
 	rootUse   map[string]*RootUse
+	issued    map[string]issuedSession // access key id -> the session an AssumeRoot finding of this partition opened
 	dirty     map[string]struct{}
+	// sessions looks up a session issued in any partition (the fleet
+	// view); nil knows none but this partition's.
+	sessions func(accessKeyID string) *match.Finding
 	// arrivals: which path brought an event first, when, and into which
 	// incident, kept in its dedup entry (paths.go).
 	arrivals map[string]*arrival
@@ -105,6 +125,7 @@ func newPartState(p int) *partState {
 		incidents: map[string]*incident{},
 		current:   map[string]string{},
 		rootUse:   map[string]*RootUse{},
+		issued:    map[string]issuedSession{},
 		dirty:     map[string]struct{}{},
 		arrivals:  map[string]*arrival{},
 	}
@@ -138,6 +159,14 @@ func (s *partState) records() ([]Record, error) {
 		case strings.HasPrefix(k, prefixRootUse):
 			if ru, ok := s.rootUse[k[len(prefixRootUse):]]; ok {
 				b, _ := json.Marshal(ru)
+				r.Value = b
+			}
+		case strings.HasPrefix(k, prefixSession):
+			if is, ok := s.issued[k[len(prefixSession):]]; ok {
+				b, err := sessionRecord(is)
+				if err != nil {
+					return nil, err
+				}
 				r.Value = b
 			}
 		}
@@ -195,6 +224,21 @@ func (s *partState) apply(r Record, now time.Time) error {
 			return fmt.Errorf("state record %q: %w", r.Key, err)
 		}
 		s.rootUse[acct] = ru
+	case strings.HasPrefix(r.Key, prefixSession):
+		key := r.Key[len(prefixSession):]
+		if r.Value == nil {
+			delete(s.issued, key)
+			return nil
+		}
+		is, err := decodeSession(r.Key, r.Value)
+		if err != nil {
+			return err
+		}
+		if is.Expires > now.Unix() {
+			s.issued[key] = is
+		} else {
+			delete(s.issued, key)
+		}
 	default:
 		return fmt.Errorf("state record %q: unknown key", r.Key)
 	}
@@ -205,7 +249,7 @@ func (s *partState) apply(r Record, now time.Time) error {
 func (s *partState) finishRestore() {
 	clear(s.current)
 	for id, inc := range s.incidents {
-		if inc.Category == CategoryCompliance {
+		if inc.isNotice() {
 			continue // never grouped
 		}
 		if cur, ok := s.incidents[s.current[inc.GroupKey]]; !ok || inc.OpenedAt.After(cur.OpenedAt) ||
@@ -226,17 +270,24 @@ const (
 	OutcomeUnrouted
 	OutcomeOpened
 	OutcomeUpdated
+	// OutcomeSession is a usual sts:AssumeRoot call: recorded in the session
+	// table for the join, nothing to send.
+	OutcomeSession
 )
 
-var outcomeNames = [...]string{"duplicate", "silenced", "allowlisted", "unrouted", "opened", "updated"}
+var outcomeNames = [...]string{"duplicate", "silenced", "allowlisted", "unrouted", "opened", "updated", "session"}
 
 func (o Outcome) String() string { return outcomeNames[o] }
 
 type ingestResult struct {
 	outcome    Outcome
-	reason     string    // silence or allowlist reason
-	inc        *incident // opened or updated
-	compliance *incident // opened when root use crossed the unused threshold
+	reason     string      // silence or allowlist reason
+	inc        *incident   // opened or updated
+	compliance *incident   // opened when root use crossed the unused threshold
+	notices    []*incident // session notices opened (sessions.go)
+	// joinedAtOpen and joinedLate count session incidents joined with who
+	// opened the session: when it opened, or later (an update).
+	joinedAtOpen, joinedLate int
 }
 
 // ingest applies one finding to the state: dedup, last root use, allowlist,
@@ -250,6 +301,22 @@ func (s *partState) ingest(r *rules, p *params, f *match.Finding, now time.Time,
 	s.mark(prefixDedup + f.EventID)
 
 	var res ingestResult
+	var note string // said with the finding (sessions.go)
+	if f.Rule == match.RuleRootSessionIssued {
+		var alert *match.Finding
+		if alert, note = s.noteIssued(r, p, f, now, &res); alert == nil {
+			res.outcome = OutcomeSession
+			return res
+		}
+		f = alert
+	}
+	key := r.groupKey(f)
+	if sess := sessionOf(f); sess != "" {
+		key = "session|" + sess // one incident per session, whatever the grouping
+		if iss := s.issuer(sess); iss != nil {
+			f.Session = iss.Session // routes and silences can match who opened it
+		}
+	}
 	var prev *RootUse
 	if crossed, last := s.noteRootUse(f, p.unusedAfter); crossed {
 		res.compliance, prev = s.openCompliance(r, p, f, now), last
@@ -272,17 +339,23 @@ func (s *partState) ingest(r *rules, p *params, f *match.Finding, now time.Time,
 		res.outcome = OutcomeUnrouted
 		return res
 	}
-	key := r.groupKey(f)
 	inc := s.incidents[s.current[key]]
 	if inc != nil && inc.accepts(f, p.window, now) {
 		res.outcome = OutcomeUpdated
 	} else {
 		inc = newIncident(key, f, now)
+		inc.SessionKey = sessionOf(f)
 		s.incidents[inc.ID] = inc
 		s.current[key] = inc.ID
 		res.outcome = OutcomeOpened
 	}
 	inc.add(f, now, p.maxFindings)
+	if note != "" {
+		inc.Recent[len(inc.Recent)-1].Note = note
+	}
+	if inc.SessionKey != "" {
+		s.joinSession(r, p, inc, f, now, &res)
+	}
 	for _, c := range chans {
 		if inc.Out[c] == nil {
 			inc.Out[c] = &delivery{}
@@ -360,21 +433,7 @@ func (s *partState) openCompliance(r *rules, p *params, f *match.Finding, now ti
 	cf := *f
 	cf.Category = CategoryCompliance
 	cf.Severity = match.SeverityMedium
-	if _, ok := r.silenced(&cf, now); ok {
-		return nil
-	}
-	chans := r.route(&cf, nil)
-	if len(chans) == 0 {
-		return nil
-	}
-	inc := newIncident("compliance|"+f.AccountID+"|"+f.EventID, &cf, now)
-	inc.add(&cf, now, p.maxFindings)
-	for _, c := range chans {
-		inc.Out[c] = &delivery{}
-	}
-	s.incidents[inc.ID] = inc
-	s.mark(prefixIncident + inc.ID)
-	return inc
+	return s.openNotice(r, p, "compliance|"+f.AccountID+"|"+f.EventID, &cf, "", now)
 }
 
 func newIncident(key string, f *match.Finding, now time.Time) *incident {
@@ -397,7 +456,7 @@ func newIncident(key string, f *match.Finding, now time.Time) *incident {
 // accepts reports whether f falls in the incident's grouping window (event
 // time) and the incident has not expired (wall clock).
 func (inc *incident) accepts(f *match.Finding, window time.Duration, now time.Time) bool {
-	if inc.Category == CategoryCompliance || now.Sub(inc.UpdatedAt) > window {
+	if inc.isNotice() || now.Sub(inc.UpdatedAt) > window {
 		return false
 	}
 	return !f.EventTime.After(inc.LastSeen.Add(window)) && !f.EventTime.Before(inc.OpenedAt.Add(-window))
@@ -407,6 +466,9 @@ const maxListed = 50
 
 func (inc *incident) add(f *match.Finding, now time.Time, maxFindings int) {
 	inc.Count++
+	if f.Rule == match.RuleRootSessionIssued {
+		inc.NotRoot++
+	}
 	if f.EventTime.After(inc.LastSeen) {
 		inc.LastSeen = f.EventTime
 	}
@@ -456,7 +518,7 @@ func (inc *incident) due(d *delivery, now time.Time, groupInterval, repeatInterv
 		kind, at = channel.KindOpen, now
 	case d.Sent < inc.Count && d.Parked < inc.Count:
 		kind, at = channel.KindUpdate, d.LastSent.Add(groupInterval)
-	case repeatInterval > 0 && inc.Category != CategoryCompliance && d.N > 0 && now.Sub(inc.UpdatedAt) <= window:
+	case repeatInterval > 0 && !inc.isNotice() && d.N > 0 && now.Sub(inc.UpdatedAt) <= window:
 		kind, at = channel.KindRepeat, d.LastSent.Add(repeatInterval)
 	default:
 		return "", false, time.Time{}
@@ -481,6 +543,7 @@ func (inc *incident) notification(name string, d *delivery, kind channel.Kind) *
 	}
 	n.Incident.EventNames = slices.Clone(inc.EventNames)
 	n.Incident.SourceIPs = slices.Clone(inc.SourceIPs)
+	n.Notes = inc.sessionNotes()
 	for _, sf := range inc.Recent {
 		if sf.Seq > d.Sent {
 			n.Findings = append(n.Findings, sf.Finding)
@@ -495,10 +558,16 @@ func (inc *incident) notification(name string, d *delivery, kind channel.Kind) *
 	return n
 }
 
-// expire drops dedup entries past their TTL and incidents a window past
-// their last finding with nothing left to deliver.
+// expire drops dedup entries and issued sessions past their TTL, and
+// incidents a window past their last finding with nothing left to deliver.
 func (s *partState) expire(now time.Time, window time.Duration) (dedup, incidents int) {
 	nowU := now.Unix()
+	for key, is := range s.issued {
+		if is.Expires <= nowU {
+			delete(s.issued, key)
+			s.mark(prefixSession + key)
+		}
+	}
 	for id, exp := range s.dedup {
 		if exp <= nowU {
 			delete(s.dedup, id)

@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -15,98 +14,18 @@ import (
 )
 
 // The status page is what a person opens first (GET /): the incidents
-// this replica notified recently, the last root use per account against
-// the root_unused_days threshold, and the pipeline's counts and rates.
+// held in state, the last root use per account against the
+// root_unused_days threshold, the centralised-root sessions known (all
+// three fleet-wide, from the fleet view: the same whichever replica
+// answers), and this replica's own counts and rates.
 // Server-rendered with html/template (every value escaped), no scripts,
 // no external assets, so it works air-gapped and behind any proxy.
 
-// statusMaxIncidents is how many recent incidents the page keeps.
-const statusMaxIncidents = 50
-
-// statusLog remembers the incidents this process notified, newest last,
-// fed by the Service's after-send hook.
-type statusLog struct {
-	mu      sync.Mutex
-	started time.Time
-	byID    map[string]*statusIncident
-	order   []string // incident ids, least recently notified first
-}
-
-// statusIncident is one row of "Recent incidents".
-type statusIncident struct {
-	ID, Title, Severity, Category, Account, Kind string
-	Count                                        int
-	OpenedAt, LastSent                           time.Time
-	Channels                                     []string
-}
-
-func newStatusLog(now time.Time) *statusLog {
-	return &statusLog{started: now, byID: map[string]*statusIncident{}}
-}
-
-// wrap returns an OnSent hook that records into l and then calls next.
-func (l *statusLog) wrap(next func(string, *channel.Notification, time.Time)) func(string, *channel.Notification, time.Time) {
-	return func(ch string, n *channel.Notification, at time.Time) {
-		l.observe(ch, n, at)
-		if next != nil {
-			next(ch, n, at)
-		}
-	}
-}
-
-func (l *statusLog) observe(ch string, n *channel.Notification, at time.Time) {
-	m := channel.Render(n)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	inc := l.byID[n.Incident.ID]
-	if inc == nil {
-		inc = &statusIncident{ID: n.Incident.ID, OpenedAt: n.Incident.OpenedAt}
-		l.byID[inc.ID] = inc
-	} else {
-		for i, id := range l.order {
-			if id == inc.ID {
-				l.order = append(l.order[:i], l.order[i+1:]...)
-				break
-			}
-		}
-	}
-	l.order = append(l.order, inc.ID)
-	if n.Kind == channel.KindOpen || inc.Title == "" {
-		inc.Title = m.Title.In(channel.Plain) // html/template escapes it again for HTML
-	}
-	inc.Severity, inc.Category, inc.Account = string(m.Severity), m.Category.In(channel.Plain), m.Account
-	inc.Kind, inc.Count, inc.LastSent = string(n.Kind), max(inc.Count, n.Incident.Count), at
-	if !containsString(inc.Channels, ch) {
-		inc.Channels = append(inc.Channels, ch)
-		sort.Strings(inc.Channels)
-	}
-	for len(l.order) > statusMaxIncidents {
-		delete(l.byID, l.order[0])
-		l.order = l.order[1:]
-	}
-}
-
-// recent returns copies of the incidents, most recently notified first.
-func (l *statusLog) recent() []statusIncident {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]statusIncident, 0, len(l.order))
-	for i := len(l.order) - 1; i >= 0; i-- {
-		inc := *l.byID[l.order[i]]
-		inc.Channels = append([]string(nil), inc.Channels...)
-		out = append(out, inc)
-	}
-	return out
-}
-
-func containsString(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
+// statusMaxIncidents and statusMaxSessions bound the page's lists.
+const (
+	statusMaxIncidents = 50
+	statusMaxSessions  = 50
+)
 
 // statusPage is the data of the template.
 type statusPage struct {
@@ -116,11 +35,26 @@ type statusPage struct {
 	ThresholdDays int
 	Accounts      []statusAccount
 	Incidents     []statusIncident
+	Sessions      []statusSession
+	StateRead     int64 // state records read by the fleet view
 	Findings      []statusCount
 	FindingsTotal float64
 	Sends         []statusSend
 	PerMinute     func(float64) string
 	Paths         []PathStat // the real-time and log-file paths (paths.go)
+}
+
+// statusIncident is one row of "Incidents"; the values from findings are
+// shown as every channel shows them (channel.Plain).
+type statusIncident struct {
+	FleetIncident
+	Category, OpenedBy string
+}
+
+// statusSession is one row of "Centralised root sessions".
+type statusSession struct {
+	IssuedAt, Expiration                              time.Time
+	Caller, SourceIP, Target, TaskPolicy, AccessKeyID string
 }
 
 // statusAccount is one row of the root-use table; the values from
@@ -156,21 +90,34 @@ func daysAgo(d int) string {
 func (s *Service) status() statusPage {
 	now := s.now()
 	p := statusPage{Now: now.UTC(), Ready: s.ready.Load() && !s.killed.Load()}
-	ru := s.RootLastUsed()
-	p.ThresholdDays = ru.ThresholdDays
-	for _, a := range ru.Accounts {
+	fleet := s.Status()
+	p.ThresholdDays = fleet.ThresholdDays
+	for _, o := range fleet.StateOffsets {
+		p.StateRead += o
+	}
+	plain := func(v string, n int) string { return channel.Untrusted(v, n).In(channel.Plain) }
+	for i, fi := range fleet.Incidents {
+		if i == statusMaxIncidents {
+			break
+		}
+		p.Incidents = append(p.Incidents, statusIncident{FleetIncident: fi, Category: plain(string(fi.Category), 40), OpenedBy: plain(fi.OpenedBy, 512)})
+	}
+	for i, ss := range fleet.Sessions {
+		if i == statusMaxSessions {
+			break
+		}
+		p.Sessions = append(p.Sessions, statusSession{IssuedAt: ss.IssuedAt, Expiration: ss.Expiration,
+			Caller: plain(ss.CallerARN, 256), SourceIP: plain(ss.CallerSourceIP, 64), Target: plain(ss.TargetAccountID, 64),
+			TaskPolicy: plain(ss.TaskPolicy(), 128), AccessKeyID: plain(ss.AccessKeyID, 64)})
+	}
+	for _, a := range fleet.RootLastUsed {
 		p.Accounts = append(p.Accounts, statusAccount{RootLastUsed: a, Ago: daysAgo(a.DaysSince),
 			AccountID: channel.Untrusted(a.AccountID, 64).In(channel.Plain),
 			EventName: channel.Untrusted(a.EventName, 64).In(channel.Plain), SourceIP: channel.Untrusted(a.SourceIP, 64).In(channel.Plain)})
 	}
 	// Accounts where root was used recently come first.
 	sort.SliceStable(p.Accounts, func(i, j int) bool { return p.Accounts[i].Time.After(p.Accounts[j].Time) })
-	started := now
-	if s.statusLog != nil {
-		p.Incidents = s.statusLog.recent()
-		started = s.statusLog.started
-	}
-	up := max(now.Sub(started), time.Second)
+	up := max(now.Sub(s.started), time.Second)
 	p.Uptime = up.Truncate(time.Second).String()
 	p.PerMinute = func(v float64) string { return strconv.FormatFloat(v/up.Minutes(), 'f', 1, 64) }
 	fams, _ := s.m.reg.Gather()
@@ -292,18 +239,18 @@ code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}
 </tr>
 {{end}}</tbody>
 </table>
-{{else}}<p class="muted">No root use seen by this replica yet (it knows the accounts of the partitions it owns).</p>{{end}}
+{{else}}<p class="muted">No root use seen yet.</p>{{end}}
 </section>
 
 <section id="incidents">
-<h2>Recent incidents</h2>
+<h2>Incidents</h2>
 {{if .Incidents}}
 <table>
 <thead><tr><th>Severity</th><th>Incident</th><th class="num">Findings</th><th>Opened</th><th>Last notified</th><th>Channels</th></tr></thead>
 <tbody>
 {{range .Incidents}}<tr>
 <td><span class="pill {{.Severity}}">{{.Severity}}</span></td>
-<td>{{.Title}}<br><span class="muted"><code>{{.ID}}</code> · {{.Category}} · last {{.Kind}}</span></td>
+<td>{{.Title}}<br><span class="muted"><code>{{.ID}}</code> · {{.Category}} · {{.Notifications}} notification(s){{if .Owed}} · owed to {{join .Owed}}{{end}}{{if .Parked}} · parked for {{join .Parked}}{{end}}</span>{{if .AccessKeyID}}<br><span class="muted">session <code>{{.AccessKeyID}}</code> · {{if .OpenedBy}}{{.OpenedBy}}{{else}}who opened it is not known yet{{end}}</span>{{end}}</td>
 <td class="num">{{.Count}}</td>
 <td>{{ts .OpenedAt}}</td>
 <td>{{ts .LastSent}}</td>
@@ -311,13 +258,34 @@ code{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}
 </tr>
 {{end}}</tbody>
 </table>
-{{else}}<p class="muted">No incident notified since this process started.</p>{{end}}
+{{else}}<p class="muted">No incident held in state (incidents are kept a grouping window after their last finding).</p>{{end}}
+</section>
+
+<section id="sessions">
+<h2>Centralised root sessions (sts:AssumeRoot)</h2>
+{{if .Sessions}}
+<table>
+<thead><tr><th>Opened</th><th>By</th><th>From</th><th>Account</th><th>Task policy</th><th>Expires</th><th>Access key</th></tr></thead>
+<tbody>
+{{range .Sessions}}<tr>
+<td>{{ts .IssuedAt}}</td>
+<td><code>{{.Caller}}</code></td>
+<td><code>{{.SourceIP}}</code></td>
+<td><code>{{.Target}}</code></td>
+<td>{{.TaskPolicy}}</td>
+<td>{{ts .Expiration}}</td>
+<td><code>{{.AccessKeyID}}</code></td>
+</tr>
+{{end}}</tbody>
+</table>
+{{else}}<p class="muted">No centralised root session known (they are kept for dedup_ttl after their AssumeRoot call).</p>{{end}}
 </section>
 
 {{template "paths" .}}
 
 <section id="pipeline">
-<h2>Pipeline</h2>
+<h2>This replica</h2>
+<p class="muted">The sections above are the whole fleet's: every replica shows the same, once it has read the state topic as far (offsets summed over its partitions: {{.StateRead}}); the counts below are this replica's own.</p>
 <table>
 <thead><tr><th>Findings in, by outcome</th><th class="num">Total</th><th class="num">Per minute (since start)</th></tr></thead>
 <tbody>

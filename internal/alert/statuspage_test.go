@@ -2,6 +2,7 @@ package alert
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -108,13 +109,22 @@ func TestStatusPageShowsAccountsIncidentsAndCounts(t *testing.T) {
 	}
 }
 
-func TestStatusLogKeepsTheNewest(t *testing.T) {
-	l := newStatusLog(time.Now())
+// The page lists at most statusMaxIncidents incidents of the fleet view,
+// the last notified first.
+func TestStatusPageKeepsTheNewest(t *testing.T) {
+	s := newService(t, testConfig(t, statusConfig), newRecorder("pager"), newRecorder("chat"))
 	for i := range statusMaxIncidents + 10 {
 		n := notificationFor(i)
-		l.observe("chat", n, time.Now())
+		inc := &incident{Incident: n.Incident, Out: map[string]*delivery{"chat": {N: 1, Sent: 1, LastSent: baseTime.Add(time.Duration(i) * time.Minute)}}}
+		b, err := json.Marshal(inc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.view.apply(0, int64(i), Record{Key: prefixIncident + inc.ID, Value: b}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	got := l.recent()
+	got := s.status().Incidents
 	if len(got) != statusMaxIncidents || got[0].ID != notificationFor(statusMaxIncidents+9).Incident.ID {
 		t.Fatalf("kept %d, newest %q", len(got), got[0].ID)
 	}

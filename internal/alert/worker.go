@@ -66,10 +66,18 @@ type worker struct {
 	// instead of waiting for group_interval.
 	flushAtEOF bool
 	opened     bool // an incident was opened in the current batch
-	done       chan struct{}
+	// viewEvery, when set, throttles flush (its store is only the fleet
+	// view); flushed is when it last wrote.
+	viewEvery time.Duration
+	flushed   time.Time
+	// wake is closed when the fleet view learns a session: incidents
+	// waiting for who opened theirs look again (sessions.go).
+	wake <-chan struct{}
+	done chan struct{}
 }
 
 func (s *Service) newWorker(st *partState, store Store, commit func(context.Context, int64) error) *worker {
+	st.sessions = s.view.session
 	return &worker{
 		svc:       s,
 		st:        st,
@@ -90,9 +98,8 @@ func (s *Service) newWorker(st *partState, store Store, commit func(context.Cont
 // sends (bounded by the drain timeout), flushes and commits.
 func (w *worker) run(ctx context.Context, in <-chan Message) error {
 	w.publishState()
-	for _, ru := range w.st.rootUse {
-		w.svc.roots.set(w.st.partition, *ru)
-	}
+	w.wake = w.svc.view.sessionsChanged()
+	w.joinIssuers() // incidents restored that wait for a session issued meanwhile
 	tick := w.svc.tick()
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -139,6 +146,9 @@ func (w *worker) run(ctx context.Context, in <-chan Message) error {
 			}
 		case r := <-w.results:
 			w.complete(r)
+		case <-w.wake:
+			w.wake = w.svc.view.sessionsChanged() // before looking, so that a session added meanwhile wakes again
+			w.joinIssuers()
 		case <-t.C:
 		case <-expire.C:
 			d, i := w.st.expire(w.svc.now(), w.svc.params.window)
@@ -187,12 +197,14 @@ func (w *worker) handle(ctx context.Context, m Message) error {
 	case OutcomeUpdated:
 		s.m.updates.Inc()
 	}
-	if ru := w.st.rootUse[f.AccountID]; ru != nil && ru.EventID == f.EventID {
-		s.roots.set(w.st.partition, *ru)
-	}
-	for _, inc := range []*incident{res.inc, res.compliance} {
+	s.m.joins.WithLabelValues("at-open").Add(float64(res.joinedAtOpen))
+	s.m.joins.WithLabelValues("late").Add(float64(res.joinedLate))
+	for _, inc := range append([]*incident{res.inc, res.compliance}, res.notices...) {
 		if inc == nil {
 			continue
+		}
+		if inc != res.inc && inc != res.compliance {
+			w.noticeOpened(inc)
 		}
 		if inc == res.compliance {
 			s.m.incidents.Inc()
@@ -212,6 +224,34 @@ func (w *worker) handle(ctx context.Context, m Message) error {
 		}
 	}
 	return nil
+}
+
+// joinIssuers joins every incident of the partition that waits for who
+// opened its session with the session table, and counts the joins; the
+// next afterBatch writes the state and sends the updates.
+func (w *worker) joinIssuers() {
+	s := w.svc
+	now := s.now()
+	for _, inc := range w.st.incidents {
+		if inc.SessionKey == "" || inc.Issuer != nil {
+			continue
+		}
+		iss := w.st.issuer(inc.SessionKey)
+		if iss == nil {
+			continue
+		}
+		for _, n := range w.st.attachIssuer(s.rules, &s.params, inc, iss, now) {
+			w.noticeOpened(n)
+		}
+		s.m.joins.WithLabelValues("late").Inc()
+		w.log.Info("session issuer joined", "incident", inc.ID, "accessKeyId", inc.SessionKey, "caller", iss.Session.CallerARN)
+	}
+}
+
+// noticeOpened counts and logs a session notice.
+func (w *worker) noticeOpened(inc *incident) {
+	w.svc.m.incidents.Inc()
+	w.log.Info("session notice", "incident", inc.ID, "category", inc.Category, "account", inc.AccountID)
 }
 
 // bad counts and parks a message that is not a finding; it never stops the worker
@@ -240,7 +280,7 @@ func (w *worker) bad(ctx context.Context, m Message, reason string, err error) e
 // afterBatch flushes state, dispatches what is due, and commits.
 func (w *worker) afterBatch(ctx context.Context) error {
 	w.opened = false
-	if err := w.flush(ctx); err != nil {
+	if err := w.flush(ctx, false); err != nil {
 		return err
 	}
 	w.dispatch(false)
@@ -250,7 +290,7 @@ func (w *worker) afterBatch(ctx context.Context) error {
 // finish delivers everything owed now, for a source that has ended.
 func (w *worker) finish(ctx context.Context) error {
 	for {
-		if err := w.flush(ctx); err != nil {
+		if err := w.flush(ctx, true); err != nil {
 			return err
 		}
 		w.dispatch(true)
@@ -268,10 +308,17 @@ func (w *worker) finish(ctx context.Context) error {
 	}
 }
 
-func (w *worker) flush(ctx context.Context) error {
+// flush writes the changed state. A worker whose store is only the fleet
+// view (stdin: nothing to survive) writes at most every viewEvery unless
+// forced, so that encoding the state does not slow the stream down.
+func (w *worker) flush(ctx context.Context, force bool) error {
 	if w.svc.killed.Load() {
 		return errKilled
 	}
+	if w.viewEvery > 0 && !force && time.Since(w.flushed) < w.viewEvery {
+		return nil
+	}
+	w.flushed = time.Now()
 	recs, err := w.st.records()
 	if err != nil {
 		return err
@@ -448,16 +495,13 @@ func (w *worker) stop(cause error) error {
 	if s.killed.Load() {
 		return errors.Join(cause, errKilled)
 	}
-	if err := w.flush(ctx); err != nil {
+	if err := w.flush(ctx, true); err != nil {
 		return errors.Join(cause, err)
 	}
 	if cause != nil {
 		return cause // state flushed; offsets stay where they were, the findings come again
 	}
 	err := w.commitDone(ctx, true)
-	if w.handover {
-		s.roots.dropPartition(w.st.partition)
-	}
 	s.m.dedupSize.DeleteLabelValues(strconv.Itoa(w.st.partition))
 	s.m.incidentSize.DeleteLabelValues(strconv.Itoa(w.st.partition))
 	return err

@@ -67,6 +67,9 @@ type Result struct {
 	Days int `json:"days"`
 	// AuditedAt is the "now" the window was measured from.
 	AuditedAt time.Time `json:"auditedAt"`
+	// Sessions are the account's centralised-root sessions in the window,
+	// with who opened them (CloudTrail logs only).
+	Sessions []RootSession `json:"sessions,omitempty"`
 }
 
 // Check returns the named check's status (StatusUnknown if absent).

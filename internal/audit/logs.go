@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,32 +20,41 @@ import (
 	"rootwatch/internal/source"
 )
 
-// Tracker keeps the last root use per account seen in CloudTrail findings:
-// the backfill answer for accounts whose credential report cannot be
-// reached. It is safe for concurrent use.
+// Tracker keeps the last root use per account seen in CloudTrail findings
+// (the backfill answer for accounts whose credential report cannot be
+// reached) and the centralised-root sessions of each account with who
+// opened them. It is safe for concurrent use.
 type Tracker struct {
-	mu     sync.Mutex
-	last   map[string]Use
-	seen   map[string]bool
-	errs   map[string][]string // account ("" when unknown) -> read errors
-	failed map[string]int      // failed root console sign-ins per account
+	mu       sync.Mutex
+	last     map[string]Use
+	seen     map[string]bool
+	errs     map[string][]string     // account ("" when unknown) -> read errors
+	failed   map[string]int          // failed root console sign-ins per account
+	sessions map[string]*RootSession // access key id (or failed/<eventID>) -> session
 }
 
 // NewTracker returns an empty Tracker.
 func NewTracker() *Tracker {
-	return &Tracker{last: map[string]Use{}, seen: map[string]bool{}, errs: map[string][]string{}, failed: map[string]int{}}
+	return &Tracker{last: map[string]Use{}, seen: map[string]bool{}, errs: map[string][]string{}, failed: map[string]int{},
+		sessions: map[string]*RootSession{}}
 }
 
-// Observe records one root-activity finding. A failed console sign-in is
-// counted but is not a use: it proves someone tried the password, not that
-// they had it. Every other finding (including denied API calls, which were
-// signed with root credentials) is a use.
+// Observe records one finding. A failed console sign-in is counted but is
+// not a use: it proves someone tried the password, not that they had it.
+// Every other root-activity finding (including denied API calls, which
+// were signed with root credentials) is a use. An sts:AssumeRoot call
+// (rule root-session-issued) is never a use: it names who opened a
+// session, and the session's actions in the member account are the uses.
 func (t *Tracker) Observe(f match.Finding) {
 	if f.AccountID == "" {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.sessionOf(&f)
+	if f.Rule != match.RuleCISRoot && f.Rule != "" {
+		return
+	}
 	t.seen[f.AccountID] = true
 	if f.Category == match.CategoryConsoleLoginFailed {
 		t.failed[f.AccountID]++
@@ -90,17 +100,26 @@ func (t *Tracker) ReadError(key string, err error) {
 // unreadable log files and no root use in the window is an error (the
 // missing files could hold the use); root use found is a failure whatever
 // else could not be read. Unreadable files of no known account make one
-// result with an empty account id.
+// result with an empty account id. Each account's centralised-root
+// sessions in the window are listed with it; an account a session was
+// opened for whose own logs were not read is an error (the session's
+// actions are in those logs).
 func (t *Tracker) Results(now time.Time, days int) []Result {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now = now.UTC()
+	sessions := t.sessionsIn(now.Add(-time.Duration(days) * 24 * time.Hour))
 	accts := make([]string, 0, len(t.seen))
 	for a := range t.seen {
 		accts = append(accts, a)
 	}
 	for a := range t.errs {
 		if a != "" && !t.seen[a] {
+			accts = append(accts, a)
+		}
+	}
+	for a, ss := range sessions {
+		if a != "" && !t.seen[a] && len(t.errs[a]) == 0 && slices.ContainsFunc(ss, func(s RootSession) bool { return s.Status == SessionIssued }) {
 			accts = append(accts, a)
 		}
 	}
@@ -122,6 +141,11 @@ func (t *Tracker) Results(now time.Time, days int) []Result {
 		r.Checks = []Check{used, unknown(CheckAccessKeys), unknown(CheckSigningCert), unknown(CheckMFA)}
 		if errs := t.errs[a]; len(errs) > 0 && used.Status != StatusFail {
 			r.Error = fmt.Sprintf("%d log file(s) could not be read, first: %s", len(errs), errs[0])
+		}
+		r.Sessions = sessions[a]
+		if !t.seen[a] && len(t.errs[a]) == 0 {
+			r.Error = fmt.Sprintf("no log file of this account was read, but %d centralised root session(s) were opened for it in the window "+
+				"(the sessions' actions are in its logs)", len(r.Sessions))
 		}
 		r.finish(now)
 		out = append(out, r)

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"rootwatch/internal/audit"
 	"rootwatch/internal/audit/fakeaws"
 	"rootwatch/internal/cloudtrail"
+	"rootwatch/internal/fixtures"
 	"rootwatch/internal/match"
 )
 
@@ -134,14 +133,8 @@ func writeLogTree(t *testing.T, dir string, at time.Time) {
 		fakeaws.LogKey("", "111111111111", d3, 1):  fakeaws.LogFile(fakeaws.UserAPICall("111111111111", d3, "u1"), fakeaws.RootConsoleLogin("111111111111", d3, "r3")),
 		fakeaws.LogKey("", "222222222222", d10, 1): fakeaws.LogFile(fakeaws.RootConsoleLogin("222222222222", d10, "r10")),
 	}
-	for k, b := range files {
-		p := filepath.Join(dir, filepath.FromSlash(k))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := fixtures.WriteFiles(dir, files); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -95,7 +96,7 @@ func Write(w io.Writer, f Format, days int, now time.Time, rs []Result) error {
 
 // CSVHeader is the CSV output's first row.
 var CSVHeader = append(append([]string{"account_id", "account_name", "source", "status",
-	"last_used_credential", "last_used_time", "days_since"}, CheckNames...), "error")
+	"last_used_credential", "last_used_time", "days_since"}, CheckNames...), "error", "root_sessions", "root_session_issuers")
 
 func writeCSV(w io.Writer, rs []Result) error {
 	cw := csv.NewWriter(w)
@@ -108,7 +109,7 @@ func writeCSV(w io.Writer, rs []Result) error {
 		for _, c := range CheckNames {
 			row = append(row, checkCell(r, c))
 		}
-		row = append(row, r.Error)
+		row = append(row, r.Error, strconv.Itoa(len(r.Sessions)), strings.Join(sessionIssuers(r.Sessions), " "))
 		if err := cw.Write(row); err != nil {
 			return err
 		}
@@ -174,7 +175,68 @@ func writeTable(w io.Writer, days int, rs []Result) error {
 	}
 	s := Summarise(rs)
 	fmt.Fprintf(tw, "\n%d account(s): %d pass, %d fail, %d not audited\n", len(rs), s.Pass, s.Fail, s.Error)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeSessionsTable(w, days, rs)
+}
+
+// writeSessionsTable lists the centralised-root sessions of every account,
+// with who opened them, after the accounts table (nothing when none).
+func writeSessionsTable(w io.Writer, days int, rs []Result) error {
+	n := 0
+	for _, r := range rs {
+		n += len(r.Sessions)
+	}
+	if n == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "\nCentralised root sessions (sts:AssumeRoot) in the last %d days:\n", days)
+	fmt.Fprintln(tw, "ACCOUNT\tISSUED\tSTATUS\tOPENED BY\tFROM\tTASK POLICY\tACTIONS\tACCESS KEY")
+	for _, r := range rs {
+		for _, ss := range r.Sessions {
+			issued, by := "-", "unknown (AssumeRoot event not in the logs read)"
+			if ss.IssuedAt != nil {
+				issued = ss.IssuedAt.UTC().Format(time.RFC3339)
+			} else if ss.FirstAction != nil {
+				issued = "used " + ss.FirstAction.UTC().Format(time.RFC3339)
+			}
+			if ss.Issuer != "" {
+				by = ss.Issuer
+			}
+			status := ss.Status
+			if ss.ErrorCode != "" {
+				status += " (" + ss.ErrorCode + ")"
+			}
+			actions := strconv.Itoa(ss.Actions)
+			if len(ss.EventNames) > 0 {
+				actions += ": " + strings.Join(ss.EventNames, ", ")
+			}
+			cells := []string{dash(r.AccountID), issued, status, by, dash(ss.SourceIP), dash(ss.TaskPolicy), actions, dash(ss.AccessKeyID)}
+			for i := range cells {
+				cells[i] = printable(cells[i])
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		}
+	}
 	return tw.Flush()
+}
+
+// sessionIssuers lists who opened the sessions, each once, in order;
+// "unknown" for a session whose AssumeRoot event was not read.
+func sessionIssuers(ss []RootSession) []string {
+	var out []string
+	for _, s := range ss {
+		who := s.Issuer
+		if who == "" {
+			who = "unknown"
+		}
+		if !slices.Contains(out, who) {
+			out = append(out, who)
+		}
+	}
+	return out
 }
 
 func dash(s string) string {

@@ -42,7 +42,12 @@ type Incident struct {
 	OpenedAt  time.Time      `json:"openedAt"`
 	LastSeen  time.Time      `json:"lastSeen"`
 	// Count is how many distinct findings the incident holds so far.
-	Count      int      `json:"count"`
+	Count int `json:"count"`
+	// NotRoot is how many of Count are not root activity: the
+	// sts:AssumeRoot call that opened a session joins its session's
+	// incident (or is the whole of a failed-call or unusual-policy
+	// incident) and must never be counted as a root event.
+	NotRoot    int      `json:"notRoot,omitempty"`
 	EventNames []string `json:"eventNames"`
 	SourceIPs  []string `json:"sourceIPs"`
 }
@@ -77,6 +82,17 @@ type Notification struct {
 // when an account's root user is used after being unused for its
 // threshold (a notification, never a finding's category).
 const CategoryCompliance match.Category = "compliance"
+
+// The notices the alert stage derives from centralised-root sessions
+// (sts:AssumeRoot), also notification categories, never a finding's.
+const (
+	// CategoryUnusualTaskPolicy: a session was opened with a task policy
+	// the organisation does not expect.
+	CategoryUnusualTaskPolicy match.Category = "unusual-task-policy"
+	// CategorySessionIPMismatch: a session was used from another IP
+	// address than the one it was opened from.
+	CategorySessionIPMismatch match.Category = "session-ip-mismatch"
+)
 
 // Channel sends a notification once. It must not retry by itself: the
 // caller wraps it in the shared retry policy (see Retryable). The returned

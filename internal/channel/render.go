@@ -80,6 +80,14 @@ func categoryTitle(c match.Category) string {
 		return "Root API call (read-only)"
 	case CategoryCompliance:
 		return "Root used after being unused"
+	case match.CategorySessionIssued:
+		return "Centralised root session opened (AssumeRoot)"
+	case match.CategorySessionFailed:
+		return "Failed AssumeRoot call"
+	case CategoryUnusualTaskPolicy:
+		return "Centralised root session with an unusual task policy"
+	case CategorySessionIPMismatch:
+		return "Centralised root session used from another IP"
 	case "":
 		return "Root activity"
 	}
@@ -124,20 +132,31 @@ func Render(n *Notification) Message {
 	what := categoryTitle(inc.Category)
 	names := eventNames(n)
 	newCount := max(n.New, len(n.Findings))
+	newCalls := 0 // sts:AssumeRoot calls among the new findings: never root events
+	for i := range n.Findings {
+		if n.Findings[i].Rule == match.RuleRootSessionIssued {
+			newCalls++
+		}
+	}
+	newRoot := max(newCount-newCalls, 0)
+	allRoot, allCalls := max(inc.Count-inc.NotRoot, 0), inc.NotRoot
 	var title, summary string
 	switch n.Kind {
 	case KindUpdate:
-		title = fmt.Sprintf("%s in account %s: %s", what, acct, plural(newCount, "more root event"))
-		summary = fmt.Sprintf("%s: %s", plural(newCount, "more root event"), names)
+		title = fmt.Sprintf("%s in account %s: %s", what, acct, eventCount(newRoot, newCalls, "more root event"))
+		summary = fmt.Sprintf("%s: %s", eventCount(newRoot, newCalls, "more root event"), names)
 	case KindRepeat:
 		title = fmt.Sprintf("Still ongoing: %s in account %s", what, acct)
-		summary = fmt.Sprintf("Still ongoing, %s so far; latest: %s", plural(inc.Count, "root event"), names)
+		summary = fmt.Sprintf("Still ongoing, %s so far; latest: %s", eventCount(allRoot, allCalls, "root event"), names)
 	case KindResolve:
 		title = fmt.Sprintf("Resolved: %s in account %s", what, acct)
-		summary = fmt.Sprintf("Resolved after %s.", plural(inc.Count, "root event"))
+		summary = fmt.Sprintf("Resolved after %s.", eventCount(allRoot, allCalls, "root event"))
 	default:
+		if newRoot+newCalls == 0 {
+			newRoot = 1
+		}
 		title = fmt.Sprintf("%s in account %s", what, acct)
-		summary = fmt.Sprintf("%s: %s", plural(max(newCount, 1), "root event"), names)
+		summary = fmt.Sprintf("%s: %s", eventCount(newRoot, newCalls, "root event"), names)
 	}
 	m.Title = Untrusted(title, maxTitle)
 	m.Summary = Untrusted(summary, 2*maxValue)
@@ -236,6 +255,19 @@ func joinClean(vs []string, max int) Text {
 		out = append(out, clean(v, 64))
 	}
 	return Text{strings.Join(out, ", ")}
+}
+
+// eventCount says how many root events and sts:AssumeRoot calls (which
+// are not root events) a notification speaks of: "2 root events",
+// "1 root event and 1 sts:AssumeRoot call", "1 sts:AssumeRoot call".
+func eventCount(root, calls int, what string) string {
+	switch {
+	case calls == 0:
+		return plural(root, what)
+	case root == 0:
+		return plural(calls, "sts:AssumeRoot call")
+	}
+	return plural(root, what) + " and " + plural(calls, "sts:AssumeRoot call")
 }
 
 func plural(n int, what string) string {

@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -238,6 +239,43 @@ func TestFitTinyLimits(t *testing.T) {
 			if len(got) > n || !utf8.ValidString(got) {
 				t.Errorf("Fit(%s, %d) = %q", f, n, got)
 			}
+		}
+	}
+}
+
+// The sts:AssumeRoot call that opened a session joins its incident but is
+// never a root event: every count a notification gives says so apart.
+func TestRenderCountsAssumeRootCallsApart(t *testing.T) {
+	action := sampleFinding(1)
+	action.EventName, action.Category = "SetQueueAttributes", match.CategoryAssumedRoot
+	call := sampleFinding(2)
+	call.EventName, call.Rule, call.Category = "AssumeRoot", match.RuleRootSessionIssued, match.CategorySessionIssued
+	for _, c := range []struct {
+		kind    Kind
+		fs      []match.Finding
+		count   int
+		notRoot int
+		want    string
+	}{
+		{KindOpen, []match.Finding{action, call}, 2, 1, "1 root event and 1 sts:AssumeRoot call: SetQueueAttributes, AssumeRoot"},
+		{KindUpdate, []match.Finding{call}, 2, 1, "in account 123456789012: 1 sts:AssumeRoot call"},
+		{KindRepeat, []match.Finding{action}, 3, 1, "Still ongoing, 2 root events and 1 sts:AssumeRoot call so far"},
+		{KindResolve, nil, 2, 1, "Resolved after 1 root event and 1 sts:AssumeRoot call."},
+		{KindOpen, []match.Finding{call}, 1, 1, "1 sts:AssumeRoot call: AssumeRoot"},
+		{KindResolve, nil, 2, 0, "Resolved after 2 root events."},
+	} {
+		n := sampleNotification(c.kind, c.fs...)
+		if c.fs == nil {
+			n.Findings = nil
+		}
+		n.Incident.Category, n.Incident.Count, n.Incident.NotRoot = match.CategoryAssumedRoot, c.count, c.notRoot
+		m := Render(n)
+		got := m.Title.In(Plain) + " | " + m.Summary.In(Plain)
+		if !strings.Contains(got, c.want) {
+			t.Errorf("%s %d/%d: %q, want %q", c.kind, c.count, c.notRoot, got, c.want)
+		}
+		if c.notRoot > 0 && strings.Contains(got, fmt.Sprintf("%d root events", c.count)) {
+			t.Errorf("%s: the call counted as a root event: %q", c.kind, got)
 		}
 	}
 }

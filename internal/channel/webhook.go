@@ -157,6 +157,14 @@ func boundedFindings(fs []match.Finding, value func(string, int) string) []match
 		f.Region = value(f.Region, maxDataValue)
 		f.EventType = value(f.EventType, maxDataValue)
 		f.PrincipalARN = value(f.PrincipalARN, 2048)
+		f.AccessKeyID = value(f.AccessKeyID, maxDataValue)
+		if s := f.Session; s != nil {
+			c := *s
+			c.AccessKeyID, c.CallerARN, c.CallerAccountID = value(c.AccessKeyID, maxDataValue), value(c.CallerARN, 2048), value(c.CallerAccountID, maxDataValue)
+			c.CallerSourceIP, c.CallerUserAgent = value(c.CallerSourceIP, maxDataValue), value(c.CallerUserAgent, maxDataText)
+			c.TargetAccountID, c.TaskPolicyARN, c.IssueEventID = value(c.TargetAccountID, maxDataValue), value(c.TaskPolicyARN, 2048), value(c.IssueEventID, maxDataValue)
+			f.Session = &c
+		}
 		f.Rule = match.Rule(value(string(f.Rule), maxDataValue))
 		f.Path = match.Path(value(string(f.Path), maxDataValue))
 		f.Category = match.Category(value(string(f.Category), maxDataValue))

@@ -51,7 +51,7 @@ type world struct {
 	sizes  map[string]int64 // stored sizes
 	recsOf map[string]int64 // records per file
 	spec   source.Backfill
-	roots  int // root events in the logs
+	roots  int // findings the logs make: root events and sts:AssumeRoot calls
 	recs   int64
 }
 
@@ -90,7 +90,7 @@ func newWorld(t *testing.T, files, partitions int, wrap func(http.Handler) http.
 		t.Fatal(err)
 	}
 	sort.Strings(w.keys)
-	w.roots, w.recs = len(truth.Root), truth.Records
+	w.roots, w.recs = len(truth.FindingIDs()), truth.Records
 	w.spec, err = source.ParseBackfillURL("s3://"+bucket+"/?from=2026-01-01&to=2026-01-31", time.Now())
 	if err != nil {
 		t.Fatal(err)

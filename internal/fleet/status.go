@@ -160,7 +160,8 @@ func Watch(ctx context.Context, o StatusOptions, out io.Writer, terminal bool, e
 	if err != nil {
 		return s, err
 	}
-	// The reporter reads what last points to while s changes: store copies.
+	// The reporter reads a snapshot while this loop reads the next one:
+	// each read is a new Status, never one the reporter may be reading.
 	var last atomic.Pointer[Status]
 	first := s
 	last.Store(&first)

@@ -2,9 +2,13 @@
 // shaped like AWS's (nested userIdentity and sessionContext, tlsDetails,
 // resources, null responseElements, service events, console sign-ins), a
 // configurable share of true root activity and of look-alikes that only seem
-// to be root, in AWS's S3 key layout, gzipped. It records which eventIDs are
-// root activity (the rule in docs/rule.md), so tests and benchmarks can
-// check exactly what a scanner found and what it wrongly flagged.
+// to be root, in AWS's S3 key layout, gzipped. Member accounts' root
+// activity includes the actions of centralised-root sessions, and the
+// management account's log the sts:AssumeRoot calls that issued their keys
+// (session.go), so the two can be joined. It records which eventIDs are
+// root activity (the rule in docs/rule.md) and which are those calls, so
+// tests and benchmarks can check exactly what a scanner found and what it
+// wrongly flagged.
 package gen
 
 import (
@@ -126,6 +130,25 @@ type RootEvent struct {
 	// precedence internal/match applies: console sign-in, failed sign-in,
 	// assumed-root session, credential change, denied, mutating, read.
 	Category match.Category
+	// Session is, for an action of a centralised-root session (category
+	// assumed-root), the access key its sts:AssumeRoot call issued (a
+	// SessionEvent's AccessKeyID); "" for any other root event.
+	Session string
+}
+
+// SessionEvent is one sts:AssumeRoot call the generator wrote: not root
+// activity (a finding of rule root-session-issued), the call that opened a
+// centralised-root session whose actions in the member account are root
+// events carrying its key. Each is written in the management account's
+// (the first account's) file of the first region of the 5-minute period
+// its session is used in; a call is written when some file of its period
+// holds an action of the session, so when Files or TargetBytes cut the
+// period short, the call may have no action written.
+type SessionEvent struct {
+	EventID     string
+	Key         string // the object key of the file that holds it
+	AccessKeyID string // the session's key, on its actions too
+	Target      string // the member account
 }
 
 // Truth is what was generated: counts, and every true root record.
@@ -137,6 +160,8 @@ type Truth struct {
 	GzBytes    int64 // compressed bytes of all log files
 	Lookalikes int64 // records written to look like root activity without being it
 	Root       []RootEvent
+	// Sessions are the sts:AssumeRoot calls written (not root activity).
+	Sessions []SessionEvent
 }
 
 // EventIDs returns the eventIDs of true root activity, sorted.
@@ -144,6 +169,18 @@ func (t *Truth) EventIDs() []string {
 	ids := make([]string, len(t.Root))
 	for i, r := range t.Root {
 		ids[i] = r.EventID
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// FindingIDs returns, sorted, the eventIDs of every record the matcher
+// makes a finding of (docs/rule.md): root activity (rule cis-root) and the
+// sts:AssumeRoot calls that opened sessions (rule root-session-issued).
+func (t *Truth) FindingIDs() []string {
+	ids := t.EventIDs()
+	for _, s := range t.Sessions {
+		ids = append(ids, s.EventID)
 	}
 	slices.Sort(ids)
 	return ids
@@ -248,6 +285,7 @@ func Generate(cfg Config, emit EmitFunc) (Truth, error) {
 		t.GzBytes += int64(len(f.gz))
 		t.Lookalikes += int64(f.lookalikes)
 		t.Root = append(t.Root, f.roots...)
+		t.Sessions = append(t.Sessions, f.sessions...)
 		if cfg.Digests {
 			digests.add(f)
 		}
@@ -308,6 +346,7 @@ type file struct {
 	gzbuf      *bytes.Buffer
 	lookalikes int
 	roots      []RootEvent
+	sessions   []SessionEvent
 }
 
 var (
@@ -339,10 +378,9 @@ func (f *file) release() {
 // config and i.
 func (w *world) makeFile(i int) (*file, error) {
 	cfg := w.cfg
-	nslot := len(cfg.Accounts) * len(cfg.Regions)
 	acct := w.accounts[i%len(cfg.Accounts)]
-	region := cfg.Regions[(i/len(cfg.Accounts))%len(cfg.Regions)]
-	end := cfg.Start.Add(time.Duration(i/nslot+1) * 5 * time.Minute)
+	region := w.region(i)
+	end := w.periodStart(i/w.slots() + 1)
 
 	r := rand.New(rand.NewPCG(cfg.Seed, uint64(i)+0x9e3779b97f4a7c15))
 	f := &file{idx: i, account: acct.id, region: region, end: end}
@@ -354,18 +392,16 @@ func (w *world) makeFile(i int) (*file, error) {
 	g := &fileGen{w: w, r: r, buf: rb, acct: acct, region: region, file: f,
 		from: end.Add(-5 * time.Minute), span: 5 * time.Minute}
 
-	n := 1
-	if m := cfg.RecordsPerFile; m > 1 {
-		n = 1 + r.IntN(2*m-1)
-	}
+	p, n := w.plan(i)
 	rb.b = append(rb.b, `{"Records":[`...)
-	for j := 0; j < n; j++ {
-		g.record()
+	g.sessionCalls()
+	for range n {
+		g.record(p.next())
 		rb.b = append(rb.b, ',')
 	}
 	rb.trim()
 	rb.b = append(rb.b, ']', '}')
-	f.records = n
+	f.records += n
 	f.raw = len(rb.b)
 	if cfg.Digests {
 		f.sum = sha256.Sum256(rb.b)

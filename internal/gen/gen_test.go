@@ -420,3 +420,102 @@ func BenchmarkGenerate(b *testing.B) {
 	}
 	b.SetBytes(n)
 }
+
+// The world is coherent about centralised-root sessions: every action of
+// one (a root event of category assumed-root) carries the access key of an
+// sts:AssumeRoot call the generator also wrote, in the management
+// account's log, for that member account, issued before the action and
+// not expired at it, with a task policy that allows it; the calls are
+// findings of rule root-session-issued, never root events; and
+// "AssumeRoot" also appears where it is no such call.
+func TestSessionsAreCoherent(t *testing.T) {
+	cfg := Defaults(Config{Seed: 9, Files: 90, RecordsPerFile: 100, RootShare: 0.05, LookalikeShare: 0.1})
+	files, order, tr := collect(t, cfg)
+	pos := map[string]int{}
+	for i, k := range order {
+		pos[k] = i
+	}
+	mgmt := cfg.Accounts[0]
+	allows := map[string][]string{
+		"IAMAuditRootUserCredentials":  {"ListAccessKeys", "GetLoginProfile", "ListMFADevices"},
+		"IAMCreateRootUserPassword":    {"GetLoginProfile", "CreateLoginProfile"},
+		"IAMDeleteRootUserCredentials": {"ListAccessKeys", "DeleteLoginProfile", "DeleteAccessKey"},
+		"S3UnlockBucketPolicy":         {"DeleteBucketPolicy"},
+		"SQSUnlockQueuePolicy":         {"SetQueueAttributes"},
+	}
+	calls := map[string]match.Finding{} // access key -> the AssumeRoot call's finding
+	callKey := map[string]string{}      // access key -> the file holding the call
+	actions := map[string]map[string]any{}
+	mentions := 0
+	for key, b := range files {
+		var doc struct{ Records []json.RawMessage }
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		for _, raw := range doc.Records {
+			f, ok := match.Find(raw, match.ObjectRef{Key: key}, time.Now())
+			var rec map[string]any
+			if err := json.Unmarshal(raw, &rec); err != nil {
+				t.Fatal(err)
+			}
+			switch {
+			case ok && f.Rule == match.RuleRootSessionIssued:
+				if f.Session == nil || f.Session.AccessKeyID == "" || calls[f.Session.AccessKeyID].EventID != "" {
+					t.Fatalf("AssumeRoot call without a key of its own: %s", raw)
+				}
+				calls[f.Session.AccessKeyID], callKey[f.Session.AccessKeyID] = f, key
+			case ok && f.AssumedRoot:
+				actions[f.EventID] = rec
+			case !ok && bytes.Contains(raw, []byte("AssumeRoot")):
+				mentions++
+			}
+		}
+	}
+	if mentions == 0 {
+		t.Errorf("no record mentions AssumeRoot without being an sts:AssumeRoot call")
+	}
+	if len(calls) != len(tr.Sessions) {
+		t.Errorf("%d AssumeRoot calls in the files, truth lists %d", len(calls), len(tr.Sessions))
+	}
+	for _, s := range tr.Sessions {
+		c, ok := calls[s.AccessKeyID]
+		if !ok || c.EventID != s.EventID || callKey[s.AccessKeyID] != s.Key || c.AccountID != mgmt || c.Session.TargetAccountID != s.Target || s.Target == mgmt {
+			t.Errorf("truth session %+v: call %+v in %s", s, c, callKey[s.AccessKeyID])
+		}
+		if d := c.Session.Expiration.Sub(c.Session.IssuedAt); d != 15*time.Minute {
+			t.Errorf("session %s lasts %s, want 15m", s.AccessKeyID, d)
+		}
+	}
+	used := map[string]bool{}
+	for _, r := range tr.Root {
+		if _, isCall := calls[r.Session]; r.Category != match.CategoryAssumedRoot {
+			if r.Session != "" {
+				t.Errorf("%s: category %s with session %s", r.EventID, r.Category, r.Session)
+			}
+			continue
+		} else if !isCall {
+			t.Errorf("%s: session action with key %q that no AssumeRoot call issued", r.EventID, r.Session)
+			continue
+		}
+		rec, c := actions[r.EventID], calls[r.Session]
+		ui := rec["userIdentity"].(map[string]any)
+		at, _ := time.Parse(time.RFC3339, rec["eventTime"].(string))
+		name := rec["eventName"].(string)
+		if ui["accessKeyId"] != r.Session || ui["accountId"] != c.Session.TargetAccountID ||
+			!at.After(c.Session.IssuedAt) || !at.Before(c.Session.Expiration) ||
+			!slices.Contains(allows[c.Session.TaskPolicy()], name) {
+			t.Errorf("action %s %s at %s in %v with key %v does not fit its session %+v", r.EventID, name, at, ui["accountId"], ui["accessKeyId"], c.Session)
+		}
+		if pos[callKey[r.Session]] > pos[r.Key] {
+			t.Errorf("session %s: the call's file comes after the action's", r.Session)
+		}
+		used[r.Session] = true
+	}
+	if len(used) < 5 {
+		t.Errorf("only %d sessions used", len(used))
+	}
+	if len(used) > len(tr.Sessions) {
+		t.Errorf("%d sessions used, %d calls", len(used), len(tr.Sessions))
+	}
+	t.Logf("%d sessions, %d used, %d root events, %d look-alike mentions", len(tr.Sessions), len(used), len(tr.Root), mentions)
+}

@@ -29,6 +29,7 @@ type ev struct {
 	console    bool // sessionCredentialFromConsole
 	vpce       bool
 	apiVersion string
+	at         time.Time // the eventTime; zero: a random time in the file's span
 }
 
 var uaSDK = []string{
@@ -47,8 +48,11 @@ var uaBrowser = []string{
 
 var versions = []string{"1.08", "1.08", "1.09", "1.10", "1.11"}
 
-func (g *fileGen) sdkUA(svc string) string {
-	ua := g.pick(uaSDK)
+func (g *fileGen) sdkUA(svc string) string { return withService(g.pick(uaSDK), svc) }
+
+// withService completes an SDK user agent from uaSDK with the service it
+// called, where that SDK names it.
+func withService(ua, svc string) string {
 	svc = strings.TrimSuffix(svc, ".amazonaws.com")
 	if strings.HasSuffix(ua, "#") || strings.HasSuffix(ua, "api/") {
 		return ua + svc
@@ -58,8 +62,10 @@ func (g *fileGen) sdkUA(svc string) string {
 
 // write appends one record and returns its eventID.
 func (g *fileGen) write(e *ev) string {
-	g.t = g.from.Add(time.Duration(g.r.Int64N(int64(g.span))))
-	g.t = g.t.Truncate(time.Second)
+	if g.t = e.at; g.t.IsZero() {
+		g.t = g.from.Add(time.Duration(g.r.Int64N(int64(g.span))))
+		g.t = g.t.Truncate(time.Second)
+	}
 	if f := g.file; f.oldest.IsZero() || g.t.Before(f.oldest) {
 		f.oldest = g.t
 	}
@@ -176,14 +182,12 @@ func (g *fileGen) host(source string) string {
 func (g *fileGen) s3ReqID() string { return g.rs(upalnum[:26]+"0123456789", 16) }
 
 // record writes one record: true root activity, a look-alike, or ordinary
-// traffic, by the configured shares.
-func (g *fileGen) record() {
-	x := g.r.Float64()
-	cfg := g.w.cfg
-	switch {
-	case x < cfg.RootShare:
-		g.rootRecord()
-	case x < cfg.RootShare+cfg.LookalikeShare:
+// traffic, as the file's plan says (by the configured shares).
+func (g *fileGen) record(kind recKind, k int) {
+	switch kind {
+	case recRoot:
+		g.rootRecord(k)
+	case recLookalike:
 		g.lookalike()
 		g.file.lookalikes++
 	default:
@@ -315,7 +319,6 @@ const (
 	rootKey       rootSession = iota // long-term access key, no sessionContext
 	rootConsole                      // console session credentials
 	rootSignIn                       // console sign-in events: accessKeyId ""
-	rootAssumed                      // sts:AssumeRoot session (centralised root access)
 	rootPrincipal                    // just the principal, as in root service events
 )
 
@@ -340,12 +343,6 @@ func (g *fileGen) identRoot(sess rootSession, invokedBy string) func(*fileGen) {
 			g.obj("webIdFederationData")
 			g.close()
 			sessionAttrs(g, g.t.Add(-time.Duration(g.r.IntN(1800))*time.Second), g.chance(0.8))
-			g.close()
-		case rootAssumed:
-			g.s("accessKeyId", "ASIA"+g.rs(upalnum, 16))
-			g.obj("sessionContext")
-			sessionAttrs(g, g.t.Add(-time.Duration(g.r.IntN(900))*time.Second), false)
-			g.s("assumedRoot", "true")
 			g.close()
 		}
 		switch invokedBy {

@@ -1,6 +1,9 @@
 package gen
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // rootAPIs are calls the root user makes. Credential changes, sign-ins and
 // assumed-root sessions are written by rootRecord around these.
@@ -118,30 +121,55 @@ var rootCredAPIs = []*api{
 		}},
 }
 
-// assumedRootAPIs are what the sts:AssumeRoot task policies allow.
-var assumedRootAPIs = []*api{
-	{source: "iam.amazonaws.com", name: "ListAccessKeys", readOnly: true, global: true},
-	{source: "iam.amazonaws.com", name: "GetLoginProfile", readOnly: true, global: true},
-	{source: "iam.amazonaws.com", name: "ListMFADevices", readOnly: true, global: true},
-	{source: "iam.amazonaws.com", name: "DeleteLoginProfile", global: true},
-	rootCredAPIs[1], // DeleteAccessKey
-	{source: "s3.amazonaws.com", name: "DeleteBucketPolicy", s3ID: true,
+// The calls of centralised-root sessions (sts:AssumeRoot), by the task
+// policy that allows them.
+var (
+	listAccessKeys     = &api{source: "iam.amazonaws.com", name: "ListAccessKeys", readOnly: true, global: true}
+	getLoginProfile    = &api{source: "iam.amazonaws.com", name: "GetLoginProfile", readOnly: true, global: true}
+	listMFADevices     = &api{source: "iam.amazonaws.com", name: "ListMFADevices", readOnly: true, global: true}
+	deleteLoginProfile = &api{source: "iam.amazonaws.com", name: "DeleteLoginProfile", global: true}
+	createLoginProfile = &api{source: "iam.amazonaws.com", name: "CreateLoginProfile", global: true,
+		resp: func(g *fileGen) {
+			g.obj("loginProfile")
+			g.s("createDate", "Jan 5, 2026, 10:12:44 AM")
+			g.bool("passwordResetRequired", true)
+			g.close()
+		}}
+	deleteBucketPolicy = &api{source: "s3.amazonaws.com", name: "DeleteBucketPolicy", s3ID: true,
 		req: func(g *fileGen) {
 			b := bucketName(g)
 			g.s("bucketName", b)
 			g.s("Host", b+".s3."+g.region+".amazonaws.com")
 			g.s("policy", "")
-		}, extra: s3Extra},
-	{source: "sqs.amazonaws.com", name: "SetQueueAttributes",
+		}, extra: s3Extra}
+	setQueueAttributes = &api{source: "sqs.amazonaws.com", name: "SetQueueAttributes",
 		req: func(g *fileGen) {
 			g.s("queueUrl", "https://sqs."+g.region+".amazonaws.com/"+g.acct.id+"/orders-events")
 			g.obj("attributes")
 			g.s("Policy", "")
 			g.close()
-		}},
+		}}
+)
+
+// taskPolicies are AWS's root-task policies and the calls each allows.
+var taskPolicies = []*taskPolicy{
+	{name: "IAMAuditRootUserCredentials", apis: []*api{listAccessKeys, getLoginProfile, listMFADevices}},
+	{name: "IAMCreateRootUserPassword", apis: []*api{getLoginProfile, createLoginProfile}},
+	{name: "IAMDeleteRootUserCredentials", apis: []*api{listAccessKeys, deleteLoginProfile, rootCredAPIs[1]}}, // DeleteAccessKey
+	{name: "S3UnlockBucketPolicy", apis: []*api{deleteBucketPolicy}, regional: true},
+	{name: "SQSUnlockQueuePolicy", apis: []*api{setQueueAttributes}, regional: true},
 }
 
-var assumedRegional = assumedRootAPIs[5:]
+// regionalTaskPolicies are the task policies whose calls are made in any region.
+var regionalTaskPolicies = func() []*taskPolicy {
+	var r []*taskPolicy
+	for _, p := range taskPolicies {
+		if p.regional {
+			r = append(r, p)
+		}
+	}
+	return r
+}()
 
 func (g *fileGen) rootUA(console bool, source string) string {
 	if console {
@@ -150,15 +178,12 @@ func (g *fileGen) rootUA(console bool, source string) string {
 	return g.sdkUA(strings.TrimSuffix(source, ".amazonaws.com"))
 }
 
-// rootRecord writes one record of true root activity and records it.
-func (g *fileGen) rootRecord() {
+// rootRecord writes one record of true root activity and records it. k
+// (0-99, drawn by the file's plan, which keeps sign-ins and credential
+// changes to us-east-1 and sessions to member accounts) says which kind.
+func (g *fileGen) rootRecord(k int) {
 	var e ev
-	assumed := false
-	k := g.r.IntN(100)
-	global := g.region == "us-east-1"
-	if !global && k < 45 { // sign-ins, credential changes: us-east-1 only
-		k = 45 + g.r.IntN(55)
-	}
+	sessionKey := ""
 	switch {
 	case k < 20: // console sign-in, success or failure
 		e = ev{source: "signin.amazonaws.com", name: "ConsoleLogin", eventType: "AwsConsoleSignIn",
@@ -197,18 +222,10 @@ func (g *fileGen) rootRecord() {
 			e.ident = g.identRoot(rootKey, "")
 		}
 		e.ip, e.ua, e.console = g.ip(), g.rootUA(console, a.source), console
-	case k < 60: // a centralised-root-access (sts:AssumeRoot) session
-		var a *api
-		if global {
-			a = assumedRootAPIs[g.r.IntN(len(assumedRootAPIs))]
-		} else {
-			a = assumedRegional[g.r.IntN(len(assumedRegional))]
-		}
-		e = a.ev(g)
-		e.ident = g.identRoot(rootAssumed, "")
-		e.ip, e.ua = g.pick(g.w.mgmt.ips), g.sdkUA("iam")
-		assumed = true
-	case k < 70: // denied by an SCP
+	case isSessionAction(k): // an action of this account's centralised-root (sts:AssumeRoot) session
+		e = g.sessionAction()
+		sessionKey = g.mySession().key
+	case k < 80: // denied by an SCP
 		a := g.pickAPI(rootAPIs, rootRegional)
 		e = a.ev(g)
 		e.ident = g.identRoot(rootKey, "")
@@ -230,7 +247,7 @@ func (g *fileGen) rootRecord() {
 		e.ip, e.ua = g.ip(), g.rootUA(e.console, a.source)
 	}
 	id := g.write(&e)
-	g.file.roots = append(g.file.roots, RootEvent{EventID: id, Key: g.file.key, Category: category(&e, assumed)})
+	g.file.roots = append(g.file.roots, RootEvent{EventID: id, Key: g.file.key, Category: category(&e, sessionKey != ""), Session: sessionKey})
 }
 
 // lookalike writes a record that has "Root" in it, or is by the root user,
@@ -238,7 +255,7 @@ func (g *fileGen) rootRecord() {
 func (g *fileGen) lookalike() {
 	k := g.r.IntN(10)
 	global := g.region == "us-east-1"
-	if !global && (k == 3 || k == 5 || k == 7 || k == 8) {
+	if !global && (k == 3 || k == 5 || k == 8) {
 		k = 0
 	}
 	var e ev
@@ -350,25 +367,40 @@ func (g *fileGen) lookalike() {
 		e = a.ev(g)
 		e.ident = g.identFederated(u, true)
 		e.ip, e.ua = g.ip(), g.pick(uaBrowser)
-	case 7: // the sts:AssumeRoot call itself, by an admin in the management account
-		ro := g.acct.roles[1]
-		target := g.otherAccount()
-		e = ev{source: "sts.amazonaws.com", name: "AssumeRoot", eventType: "AwsApiCall", readOnly: true,
-			reqID: g.uuid(), tlsHost: "sts.us-east-1.amazonaws.com", region: "us-east-1",
-			ident: g.identRole(ro, "security@example.com", "", true), ip: g.ip(), ua: g.sdkUA("sts")}
+	case 7: // AssumeRoot named where it is not an sts:AssumeRoot call (those open sessions: session.go)
+		if global && g.chance(0.5) {
+			// a policy that allows sts:AssumeRoot, created by Terraform
+			ro := g.acct.roles[5]
+			e = ev{source: "iam.amazonaws.com", name: "CreatePolicy", eventType: "AwsApiCall", region: "us-east-1",
+				reqID: g.uuid(), tlsHost: "iam.amazonaws.com", ident: g.identRole(ro, "terraform", "", false),
+				ip: g.ip(), ua: g.sdkUA("iam")}
+			e.req = func(g *fileGen) {
+				g.s("policyName", "AssumeRoot-for-member-accounts")
+				g.s("policyDocument", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRoot","Resource":"*","Condition":{"StringEquals":{"sts:TaskPolicyArn":"arn:aws:iam::aws:policy/root-task/S3UnlockBucketPolicy"}}}]}`)
+			}
+			break
+		}
+		// sts:AssumeRole of a role named AssumeRoot, with a session named so too
+		ro := g.acct.roles[3]
+		e = ev{source: "sts.amazonaws.com", name: "AssumeRole", eventType: "AwsApiCall", readOnly: true,
+			reqID: g.uuid(), tlsHost: g.host("sts.amazonaws.com"), ident: g.identRole(ro, "orders-"+g.rs(lowhex, 8), "", false),
+			ip: g.ip(), ua: g.sdkUA("sts")}
+		role := g.arn("iam", "role/AssumeRoot")
 		e.req = func(g *fileGen) {
-			g.s("targetPrincipal", target)
-			g.obj("taskPolicyArn")
-			g.s("arn", "arn:aws:iam::aws:policy/root-task/IAMDeleteRootUserCredentials")
-			g.close()
+			g.s("roleArn", role)
+			g.s("roleSessionName", "AssumeRoot")
+			g.int("durationSeconds", 900)
 		}
 		e.resp = func(g *fileGen) {
 			g.obj("credentials")
 			g.s("accessKeyId", "ASIA"+g.rs(upalnum, 16))
 			g.s("sessionToken", "IQoJb3JpZ2luX2VjE"+g.rs(alnum, 200))
-			g.s("expiration", "Jan 5, 2026, 12:15:00 PM")
+			g.s("expiration", g.t.Add(15*time.Minute).Format("Jan 2, 2006, 3:04:05 PM"))
 			g.close()
-			g.s("sourceIdentity", "security@example.com")
+			g.obj("assumedRoleUser")
+			g.s("assumedRoleId", "AROA"+g.rs(upalnum, 17)+":AssumeRoot")
+			g.s("arn", "arn:aws:sts::"+g.acct.id+":assumed-role/AssumeRoot/AssumeRoot")
+			g.close()
 		}
 	case 8: // an SCP denying root, as a policy document string
 		ro := g.acct.roles[0]

@@ -100,6 +100,7 @@ type fileGen struct {
 	span   time.Duration
 	t      time.Time // the current record's eventTime
 	u      [36]byte
+	sess   *session // this member account's session of the period, once needed
 }
 
 func (g *fileGen) pick(l []string) string { return l[g.r.IntN(len(l))] }

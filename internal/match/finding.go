@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -28,6 +29,14 @@ const (
 	CategoryMutating Category = "api-mutating"
 	// CategoryReadOnly is any other root API call that only reads.
 	CategoryReadOnly Category = "api-read"
+
+	// CategorySessionIssued is a successful sts:AssumeRoot call (rule
+	// root-session-issued): a centralised-root session was opened. It is
+	// not root activity.
+	CategorySessionIssued Category = "root-session-issued"
+	// CategorySessionFailed is an sts:AssumeRoot call that failed (any
+	// errorCode): someone tried to open a centralised-root session.
+	CategorySessionFailed Category = "root-session-failed"
 )
 
 // Severity orders findings for routing and paging.
@@ -117,6 +126,15 @@ type Finding struct {
 	AssumedRoot bool `json:"assumedRoot"`
 	// PrincipalARN is userIdentity.arn, e.g. arn:aws:iam::123456789012:root.
 	PrincipalARN string `json:"principalArn,omitempty"`
+	// AccessKeyID is userIdentity.accessKeyId. On the actions of a
+	// centralised-root session (assumedRoot) it is the key the session's
+	// sts:AssumeRoot call issued: the key alert joins the two by.
+	AccessKeyID string `json:"accessKeyId,omitempty"`
+	// Session is the centralised-root session: on a root-session-issued
+	// finding, the one its sts:AssumeRoot call opened (or tried to); on an
+	// assumed-root finding, the one its action belongs to, set by alert
+	// once it knows who opened it (docs/alert.md).
+	Session *Session `json:"session,omitempty"`
 	// Insight is true when the record came from a CloudTrail-Insight file.
 	Insight    bool      `json:"insight,omitempty"`
 	Object     ObjectRef `json:"object"`
@@ -131,6 +149,50 @@ type Finding struct {
 	// RecordBytes is then the record's size in the log file.
 	RecordTruncated bool `json:"recordTruncated,omitempty"`
 	RecordBytes     int  `json:"recordBytes,omitempty"`
+}
+
+// Session is a centralised-root session as its sts:AssumeRoot call
+// (eventSource sts.amazonaws.com, in the management or delegated
+// administrator account) records it: who opened it, from where, for which
+// member account and task policy, and the access key the member account's
+// records of the session carry.
+type Session struct {
+	// AccessKeyID is responseElements.credentials.accessKeyId: the key the
+	// session's actions are signed with (empty when the call failed).
+	AccessKeyID string `json:"accessKeyId,omitempty"`
+	// CallerARN, CallerAccountID, CallerSourceIP and CallerUserAgent are
+	// the AssumeRoot call's userIdentity.arn, account, sourceIPAddress and
+	// userAgent: the person or automation behind the session.
+	CallerARN       string `json:"callerArn"`
+	CallerAccountID string `json:"callerAccountId"`
+	CallerSourceIP  string `json:"callerSourceIPAddress"`
+	CallerUserAgent string `json:"callerUserAgent,omitempty"`
+	// TargetAccountID is requestParameters.targetPrincipal (an account id,
+	// or the account of a principal ARN): the member account.
+	TargetAccountID string `json:"targetAccountId,omitempty"`
+	// TaskPolicyARN is requestParameters.taskPolicyArn.arn, e.g.
+	// arn:aws:iam::aws:policy/root-task/S3UnlockBucketPolicy.
+	TaskPolicyARN string `json:"taskPolicyArn,omitempty"`
+	// IssuedAt is the AssumeRoot call's eventTime, IssueEventID its eventID.
+	IssuedAt     time.Time `json:"issuedAt"`
+	IssueEventID string    `json:"issueEventID"`
+	// Expiration is responseElements.credentials.expiration (zero when the
+	// call failed or the value could not be read).
+	Expiration time.Time `json:"expiration,omitzero"`
+}
+
+// TaskPolicy is the task policy's name: the part of TaskPolicyARN after
+// its last "/" (S3UnlockBucketPolicy), or the value as given when it has
+// none.
+func (s *Session) TaskPolicy() string { return TaskPolicyName(s.TaskPolicyARN) }
+
+// TaskPolicyName is the name of a task policy given as an ARN
+// (arn:aws:iam::aws:policy/root-task/S3UnlockBucketPolicy) or as a name.
+func TaskPolicyName(arnOrName string) string {
+	if i := strings.LastIndexByte(arnOrName, '/'); i >= 0 {
+		return arnOrName[i+1:]
+	}
+	return arnOrName
 }
 
 // Size bounds of a finding, so that every finding ingest writes is a line
@@ -173,7 +235,14 @@ func (f *Finding) Validate() error {
 		errs = append(errs, fmt.Errorf("unknown category %s", quoteShort(string(f.Category))))
 	}
 	switch f.Rule {
-	case "", RuleCISRoot, RuleRootSessionIssued:
+	case "", RuleCISRoot:
+		if sessionCategories[f.Category] {
+			errs = append(errs, fmt.Errorf("category %s is not root activity (rule %s)", f.Category, RuleRootSessionIssued))
+		}
+	case RuleRootSessionIssued:
+		if knownCategories[f.Category] && !sessionCategories[f.Category] {
+			errs = append(errs, fmt.Errorf("category %s is root activity, not rule %s", f.Category, RuleRootSessionIssued))
+		}
 	default:
 		errs = append(errs, fmt.Errorf("unknown rule %s", quoteShort(string(f.Rule))))
 	}
@@ -188,7 +257,11 @@ func (f *Finding) Validate() error {
 var knownCategories = map[Category]bool{
 	CategoryConsoleLogin: true, CategoryConsoleLoginFailed: true, CategoryAssumedRoot: true,
 	CategoryCredentialChange: true, CategoryDenied: true, CategoryMutating: true, CategoryReadOnly: true,
+	CategorySessionIssued: true, CategorySessionFailed: true,
 }
+
+// sessionCategories are the categories of rule root-session-issued.
+var sessionCategories = map[Category]bool{CategorySessionIssued: true, CategorySessionFailed: true}
 
 // quoteShort quotes an untrusted value for an error message, at most 40
 // bytes of it, with every non-printable character escaped.

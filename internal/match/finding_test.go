@@ -123,9 +123,9 @@ func TestValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid finding: %v", err)
 	}
-	for _, r := range []Rule{RuleCISRoot, RuleRootSessionIssued} {
+	for r, c := range map[Rule]Category{RuleCISRoot: CategoryMutating, RuleRootSessionIssued: CategorySessionIssued} {
 		f := ok
-		f.Rule, f.Path = r, PathEventBridge
+		f.Rule, f.Path, f.Category = r, PathEventBridge, c
 		if err := f.Validate(); err != nil {
 			t.Errorf("rule %s: %v", r, err)
 		}

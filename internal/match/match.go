@@ -1,8 +1,10 @@
 // Package match decides, on a record's raw bytes, whether it is root
-// activity (the CIS AWS Foundations rule in docs/rule.md), and classifies
-// it into a Finding. Most records are not root: a byte search for the
-// quoted word "Root" rejects them without parsing, and gjson looks only at
-// the few candidates. The non-matching path does not allocate.
+// activity (the CIS AWS Foundations rule in docs/rule.md) or an
+// sts:AssumeRoot call (who opened a centralised-root session: context,
+// not root activity), and classifies it into a Finding. Most records are
+// neither: byte searches for the quoted words "Root" and "AssumeRoot"
+// reject them without parsing, and gjson looks only at the few
+// candidates. The non-matching path does not allocate.
 package match
 
 import (
@@ -54,23 +56,87 @@ func isRoot(s string) bool {
 	return true
 }
 
-// Find returns the Finding for raw when it is root activity. obj names where
-// the record came from; detectedAt is stamped on the finding. The finding
-// holds its own copy of every byte it keeps: raw may be reused afterwards.
-func Find(raw []byte, obj ObjectRef, detectedAt time.Time) (Finding, bool) {
-	if !IsRoot(raw) {
-		return Finding{}, false
+// sessionNeedle is the only way AWS writes eventName "AssumeRoot": the
+// string token "AssumeRoot". Records without it cannot be an AssumeRoot call.
+var sessionNeedle = []byte(`"AssumeRoot"`)
+
+// IsSessionIssue reports whether raw (one CloudTrail record) is an
+// sts:AssumeRoot call, successful or failed: the top-level eventSource is
+// "sts.amazonaws.com" and eventName is "AssumeRoot". Such a call opens a
+// centralised-root session in a member account; it is not root activity.
+// The word elsewhere (request parameters, role names, escaped strings,
+// nested objects) does not count.
+func IsSessionIssue(raw []byte) bool {
+	if bytes.Index(raw, sessionNeedle) < 0 {
+		return false
 	}
-	return classify(raw, obj, detectedAt), true
+	return isSessionIssue(str(raw))
+}
+
+// isSessionIssue applies the session rule with gjson, without allocating.
+func isSessionIssue(s string) bool {
+	if n := gjson.Get(s, "eventName"); n.Type != gjson.String || n.Str != "AssumeRoot" {
+		return false
+	}
+	src := gjson.Get(s, "eventSource")
+	return src.Type == gjson.String && src.Str == "sts.amazonaws.com"
+}
+
+// Find returns the Finding for raw when it is root activity (rule
+// cis-root) or an sts:AssumeRoot call (rule root-session-issued, which is
+// not root activity). obj names where the record came from; detectedAt is
+// stamped on the finding. The finding holds its own copy of every byte it
+// keeps: raw may be reused afterwards.
+func Find(raw []byte, obj ObjectRef, detectedAt time.Time) (Finding, bool) {
+	switch {
+	case IsRoot(raw):
+		return classify(raw, obj, detectedAt, RuleCISRoot), true
+	case IsSessionIssue(raw):
+		return classify(raw, obj, detectedAt, RuleRootSessionIssued), true
+	}
+	return Finding{}, false
+}
+
+// Matches reports whether Find has a finding for raw: the cheap test a
+// reader makes on every record before it reads the clock. It does not
+// allocate when the answer is no.
+func Matches(raw []byte) bool {
+	root, session := candidate(raw)
+	return root && isRoot(str(raw)) || session && isSessionIssue(str(raw))
+}
+
+// rootSuffix ends both needles ("Root" and "AssumeRoot"), so that one
+// byte search finds the candidates of both rules.
+var rootSuffix = []byte(`Root"`)
+
+// candidate reports whether raw holds the token "Root" and whether it
+// holds "AssumeRoot", in one pass.
+func candidate(raw []byte) (root, session bool) {
+	for off := 0; !(root && session); {
+		i := bytes.Index(raw[off:], rootSuffix)
+		if i < 0 {
+			break
+		}
+		i += off
+		switch {
+		case i > 0 && raw[i-1] == '"':
+			root = true
+		case i >= 7 && string(raw[i-7:i]) == `"Assume`:
+			session = true
+		}
+		off = i + len(rootSuffix)
+	}
+	return root, session
 }
 
 var paths = []string{
 	"eventID", "eventTime", "recipientAccountId", "awsRegion", "eventSource", // 0-4
 	"eventName", "eventType", "sourceIPAddress", "userAgent", "errorCode", // 5-9
 	"errorMessage", "readOnly", "userIdentity", "additionalEventData.MFAUsed", "responseElements", // 10-14
+	"requestParameters", // 15
 }
 
-func classify(raw []byte, obj ObjectRef, detectedAt time.Time) Finding {
+func classify(raw []byte, obj ObjectRef, detectedAt time.Time, rule Rule) Finding {
 	var rec []byte
 	if utf8.Valid(raw) {
 		rec = bytes.Clone(raw)
@@ -92,7 +158,8 @@ func classify(raw []byte, obj ObjectRef, detectedAt time.Time) Finding {
 		ErrorCode:       v[9].String(),
 		ErrorMessage:    v[10].String(),
 		PrincipalARN:    ui.Get("arn").String(),
-		Rule:            RuleCISRoot,
+		AccessKeyID:     ui.Get("accessKeyId").String(),
+		Rule:            rule,
 		Path:            PathS3,
 		Object:          obj,
 		DetectedAt:      detectedAt.UTC(),
@@ -101,24 +168,9 @@ func classify(raw []byte, obj ObjectRef, detectedAt time.Time) Finding {
 	if t, err := time.Parse(time.RFC3339, v[1].String()); err == nil {
 		f.EventTime = t.UTC()
 	}
-	if len(rec) > MaxEmbeddedRecord {
-		// A record this large is forged or damaged: keep the finding small
-		// (and its strings off the big copy, so that it can be freed).
-		f.Record, f.RecordTruncated, f.RecordBytes = nil, true, len(raw)
-		for _, p := range f.stringFields() {
-			*p = strings.Clone(boundField(*p))
-		}
-	} else if len(rec) > MaxFieldBytes {
-		for _, p := range f.stringFields() {
-			*p = boundField(*p)
-		}
-	}
 	if f.AccountID == "" {
 		f.AccountID = ui.Get("accountId").String()
 	}
-	assumed := ui.Get("sessionContext.assumedRoot")
-	f.AssumedRoot = assumed.Type == gjson.True || (assumed.Type == gjson.String && strings.EqualFold(assumed.Str, "true"))
-
 	consoleSignIn := f.EventType == "AwsConsoleSignIn" || (f.EventSource == "signin.amazonaws.com" && f.EventName == "ConsoleLogin")
 	if consoleSignIn {
 		f.MFAUsed = v[13].String() == "Yes"
@@ -132,9 +184,33 @@ func classify(raw []byte, obj ObjectRef, detectedAt time.Time) Finding {
 	} else {
 		f.ReadOnly = !consoleSignIn && isReadName(f.EventName)
 	}
+	if rule == RuleRootSessionIssued {
+		classifySession(&f, v[15], v[14])
+	} else {
+		classifyRoot(&f, ui, v[14], consoleSignIn)
+	}
+	if len(rec) > MaxEmbeddedRecord {
+		// A record this large is forged or damaged: keep the finding small
+		// (and its strings off the big copy, so that it can be freed).
+		f.Record, f.RecordTruncated, f.RecordBytes = nil, true, len(raw)
+		for _, p := range f.stringFields() {
+			*p = strings.Clone(boundField(*p))
+		}
+	} else if len(rec) > MaxFieldBytes {
+		for _, p := range f.stringFields() {
+			*p = boundField(*p)
+		}
+	}
+	return f
+}
 
+// classifyRoot gives a root-activity finding its category and severity
+// (docs/rule.md, Classification).
+func classifyRoot(f *Finding, ui, resp gjson.Result, consoleSignIn bool) {
+	assumed := ui.Get("sessionContext.assumedRoot")
+	f.AssumedRoot = assumed.Type == gjson.True || (assumed.Type == gjson.String && strings.EqualFold(assumed.Str, "true"))
 	switch {
-	case consoleSignIn && signInFailed(f, v[14]):
+	case consoleSignIn && signInFailed(*f, resp):
 		f.Category, f.Severity = CategoryConsoleLoginFailed, SeverityHigh
 	case consoleSignIn && !credentialEvents[f.EventName]:
 		f.Category = CategoryConsoleLogin
@@ -160,13 +236,74 @@ func classify(raw []byte, obj ObjectRef, detectedAt time.Time) Finding {
 	default:
 		f.Category, f.Severity = CategoryMutating, SeverityHigh
 	}
-	return f
+}
+
+// classifySession reads the session an sts:AssumeRoot call opened (or
+// tried to) from its request and response (docs/rule.md, Context).
+func classifySession(f *Finding, req, resp gjson.Result) {
+	sess := &Session{
+		AccessKeyID:     resp.Get("credentials.accessKeyId").String(),
+		CallerARN:       f.PrincipalARN,
+		CallerAccountID: f.AccountID,
+		CallerSourceIP:  f.SourceIPAddress,
+		CallerUserAgent: f.UserAgent,
+		TargetAccountID: targetAccount(req.Get("targetPrincipal").String()),
+		IssuedAt:        f.EventTime,
+		IssueEventID:    f.EventID,
+		Expiration:      cloudTrailTime(resp.Get("credentials.expiration").String()),
+	}
+	if tp := req.Get("taskPolicyArn"); tp.IsObject() {
+		sess.TaskPolicyARN = tp.Get("arn").String()
+	} else {
+		sess.TaskPolicyARN = tp.String()
+	}
+	f.Session = sess
+	f.AssumedRoot = false // the caller is not in a root session, whatever its sessionContext says
+	switch {
+	case f.ErrorCode != "" || f.ErrorMessage != "":
+		f.Category, f.Severity = CategorySessionFailed, SeverityMedium
+		if IsDenied(f.ErrorCode) {
+			f.Severity = SeverityHigh
+		}
+	default:
+		f.Category, f.Severity = CategorySessionIssued, SeverityLow
+	}
+}
+
+// targetAccount is the account of an AssumeRoot targetPrincipal: an
+// account id, or a principal ARN (arn:aws:iam::222222222222:root).
+func targetAccount(p string) string {
+	if !strings.HasPrefix(p, "arn:") {
+		return p
+	}
+	parts := strings.SplitN(p, ":", 6)
+	if len(parts) < 5 {
+		return p
+	}
+	return parts[4]
+}
+
+// cloudTrailTime parses a time as CloudTrail writes it in response
+// elements ("Oct 25, 2024, 9:07:11 PM", UTC) or as RFC 3339; zero when it
+// is neither.
+func cloudTrailTime(s string) time.Time {
+	for _, layout := range [...]string{"Jan 2, 2006, 3:04:05 PM", "Jan 2, 2006 3:04:05 PM", time.RFC3339} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
 }
 
 // stringFields are the finding's strings taken from the record.
 func (f *Finding) stringFields() []*string {
-	return []*string{&f.EventID, &f.AccountID, &f.Region, &f.EventSource, &f.EventName, &f.EventType,
-		&f.SourceIPAddress, &f.UserAgent, &f.ErrorCode, &f.ErrorMessage, &f.PrincipalARN}
+	fs := []*string{&f.EventID, &f.AccountID, &f.Region, &f.EventSource, &f.EventName, &f.EventType,
+		&f.SourceIPAddress, &f.UserAgent, &f.ErrorCode, &f.ErrorMessage, &f.PrincipalARN, &f.AccessKeyID}
+	if s := f.Session; s != nil {
+		fs = append(fs, &s.AccessKeyID, &s.CallerARN, &s.CallerAccountID, &s.CallerSourceIP, &s.CallerUserAgent,
+			&s.TargetAccountID, &s.TaskPolicyARN, &s.IssueEventID)
+	}
+	return fs
 }
 
 // boundField cuts s to MaxFieldBytes on a rune boundary, marker included.

@@ -394,7 +394,7 @@ func (p *Processor) read(ctx context.Context, job Job, t *tracker) error {
 				return err
 			}
 		}
-		if !match.IsRoot(raw) { // most records: stop before reading the clock
+		if !match.Matches(raw) { // most records: stop before reading the clock
 			continue
 		}
 		f, ok := match.Find(raw, job.Ref, p.o.Now().UTC())

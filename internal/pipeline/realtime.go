@@ -13,9 +13,12 @@ import (
 // The real-time path. CloudTrail publishes every management event to
 // EventBridge within seconds; a rule that sends the root identity's events
 // to the ingest queue (deploy/eventbridge/) makes them arrive here minutes
-// before the log file that holds them. Such a message carries the record
+// before the log file that holds them (and the sts:AssumeRoot calls that
+// open centralised-root sessions, so that alert knows who opened a session
+// as soon as its actions arrive). Such a message carries the record
 // itself: it is matched at once and its finding (path "eventbridge", no
-// object) is written to the findings topic. Its record is not written to
+// object; rule cis-root or root-session-issued) is written to the findings
+// topic. Its record is not written to
 // the records topic: the log file brings it there, complete and once, and
 // alert merges the two findings of one root call (docs/realtime.md).
 
@@ -80,7 +83,7 @@ func (h *SQSHandler) handleEvent(log *slog.Logger, m *source.Message, ev *source
 		metrics.Findings.Inc()
 		metrics.RealtimeEvents.WithLabelValues(realtimeFinding).Inc()
 	}
-	log.Info("root activity from eventbridge", "account", f.AccountID, "eventName", f.EventName, "category", f.Category,
+	log.Info("root activity from eventbridge", "rule", f.Rule, "account", f.AccountID, "eventName", f.EventName, "category", f.Category,
 		"eventTime", f.EventTime, "delay", f.DetectedAt.Sub(f.EventTime).Round(time.Millisecond))
 	s.delete()
 }

@@ -21,9 +21,12 @@ func ctEventBody(detailType, source, detail string) string {
 }
 
 // One queue carries S3 notifications and EventBridge CloudTrail events,
-// raw and through SNS. Each root event becomes a finding marked
-// path=eventbridge with no object and the record it carried; events that
-// are not root activity are acknowledged without output; a look-alike
+// raw and through SNS. Each root event, and each sts:AssumeRoot call
+// (successful or failed), becomes a finding marked path=eventbridge with
+// no object, the record it carried and its rule (cis-root, or
+// root-session-issued: never counted as root activity); events that make
+// no finding (not root activity, a call that only mentions AssumeRoot) are
+// acknowledged without output; a look-alike
 // from an application and a detail without eventID are dead-lettered as
 // unknown formats; and only the log file's records reach the records
 // topic.
@@ -33,26 +36,30 @@ func TestRealtimeEventsShareTheQueueWithS3Notifications(t *testing.T) {
 	publish := e.snsTopic()
 
 	e.send(s3EventBody(bucket, ls.keys[0]))
-	wantRoot := map[string]fixtures.Event{}
-	notRoot := 0
+	wantRoot := map[string]fixtures.Event{} // every event that makes a finding, by its record's eventID
+	notRoot, sessions := 0, 0
 	for _, ev := range fixtures.Events {
 		e.send(ev.Body)
 		publish(ev.Body)
-		if ev.Root {
-			wantRoot[ev.EventID()] = ev
-		} else {
+		switch ev.Rule {
+		case "":
 			notRoot++
+		case string(match.RuleRootSessionIssued):
+			sessions++
+			fallthrough
+		default:
+			wantRoot[ev.EventID()] = ev
 		}
 	}
 	forged := ctEventBody("AWS API Call via CloudTrail", "my.app", fixtures.EventNamed("root API call").Detail())
 	e.send(forged)
 	publish(ctEventBody("AWS Console Sign In via CloudTrail", "aws.signin", `{"eventTime":"2026-01-05T00:00:00Z","userIdentity":{"type":"Root"}}`))
-	if len(wantRoot) < 4 || notRoot < 3 {
-		t.Fatalf("fixtures: %d root events, %d others", len(wantRoot), notRoot)
+	if len(wantRoot)-sessions < 4 || sessions < 2 || notRoot < 5 {
+		t.Fatalf("fixtures: %d root events, %d AssumeRoot calls, %d others", len(wantRoot)-sessions, sessions, notRoot)
 	}
 
 	r := e.start(runOpts{})
-	s3Root := ls.truth.EventIDs()
+	s3Root := ls.truth.FindingIDs() // root activity and sts:AssumeRoot calls
 	if len(s3Root) == 0 {
 		t.Fatal("the generated log file has no root activity; the test would prove nothing")
 	}
@@ -78,9 +85,12 @@ func TestRealtimeEventsShareTheQueueWithS3Notifications(t *testing.T) {
 				t.Errorf("eventbridge finding for %s, which is not a root fixture", f.EventID)
 				continue
 			}
-			if f.Object != (match.ObjectRef{}) || f.DetectedAt.IsZero() || f.Rule != match.RuleCISRoot ||
+			if f.Object != (match.ObjectRef{}) || f.DetectedAt.IsZero() || string(f.Rule) != ev.Rule ||
 				string(f.Category) != ev.Category || string(f.Severity) != ev.Severity || string(f.Record) != ev.Detail() {
-				t.Errorf("%s: finding %+v; want no object, detectedAt, cis-root, %s/%s and the detail as record", ev.Name, f, ev.Category, ev.Severity)
+				t.Errorf("%s: finding %+v; want no object, detectedAt, %s, %s/%s and the detail as record", ev.Name, f, ev.Rule, ev.Category, ev.Severity)
+			}
+			if f.Rule == match.RuleRootSessionIssued && (f.Session == nil || f.Session.AccessKeyID == "" && f.ErrorCode == "" || f.AssumedRoot) {
+				t.Errorf("%s: AssumeRoot finding with session %+v, assumedRoot %v", ev.Name, f.Session, f.AssumedRoot)
 			}
 			if rec.Headers["eventbridge-id"] == "" || rec.Headers["path"] != "eventbridge" || string(rec.Key) != f.AccountID {
 				t.Errorf("%s: key %q, headers %v", ev.Name, rec.Key, rec.Headers)

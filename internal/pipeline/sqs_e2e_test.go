@@ -92,7 +92,7 @@ func TestEveryNotificationFormatEndToEnd(t *testing.T) {
 	r := e.start(runOpts{})
 	want := ls.all()
 	checkRecords(t, e.kcfg, want, 30*time.Second)
-	wantIDs := ls.truth.EventIDs()
+	wantIDs := ls.truth.FindingIDs()
 	if len(wantIDs) == 0 {
 		t.Fatal("generator wrote no root activity; the test would prove nothing")
 	}

@@ -4,14 +4,17 @@
 package scan
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"rootwatch/internal/cloudtrail"
+	"rootwatch/internal/match"
 	"rootwatch/internal/pipeline"
 	"rootwatch/internal/sink"
 )
@@ -40,9 +43,13 @@ func (e FileError) Error() string { return fmt.Sprintf("%s: %v", e.Path, e.Err) 
 // Summary is what a scan did.
 type Summary struct {
 	Files, Skipped, Records, Findings int64
-	Bytes                             int64 // decompressed bytes read
-	Errors                            []FileError
-	Elapsed                           time.Duration
+	// RootFindings and SessionFindings split Findings by rule when the
+	// scan counted them (Run does): root activity (cis-root) and
+	// sts:AssumeRoot calls (root-session-issued), which are not root use.
+	RootFindings, SessionFindings int64
+	Bytes                         int64 // decompressed bytes read
+	Errors                        []FileError
+	Elapsed                       time.Duration
 }
 
 // MBps is the decompressed read rate.
@@ -59,8 +66,12 @@ func (s Summary) String() string {
 	if s.Skipped > 0 {
 		skipped = fmt.Sprintf(" (%d skipped)", s.Skipped)
 	}
-	return fmt.Sprintf("scan: %d files%s, %d records, %d findings, %d errors, %.1f MB in %s (%.1f MB/s)",
-		s.Files, skipped, s.Records, s.Findings, len(s.Errors), float64(s.Bytes)/1e6,
+	split := ""
+	if s.RootFindings+s.SessionFindings == s.Findings && s.Findings > 0 {
+		split = fmt.Sprintf(" (%d root activity, %d root sessions issued)", s.RootFindings, s.SessionFindings)
+	}
+	return fmt.Sprintf("scan: %d files%s, %d records, %d findings%s, %d errors, %.1f MB in %s (%.1f MB/s)",
+		s.Files, skipped, s.Records, s.Findings, split, len(s.Errors), float64(s.Bytes)/1e6,
 		s.Elapsed.Round(time.Millisecond), s.MBps())
 }
 
@@ -78,13 +89,52 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 	}
 	// Unreadable files are named in Summary.Errors; their DLQ entries would
 	// say the same again.
-	s := sink.NewStdout(out, io.Discard)
+	s := &ruleCounter{Sink: sink.NewStdout(out, io.Discard)}
 	ls, err := pipeline.RunLocal(ctx, pipeline.LocalRun{Paths: o.Paths, Common: pipeline.Common{
 		Sink: s, Logger: o.Logger, Reader: o.Reader, Workers: o.Workers, Now: o.Now}})
 	if cerr := s.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("write findings: %w", cerr)
 	}
-	return Summarize(ls), err
+	sum := Summarize(ls)
+	sum.RootFindings, sum.SessionFindings = s.root.Load(), s.session.Load()
+	return sum, err
+}
+
+// ruleCounter counts the findings written through it by rule, so that
+// the summary never counts an AssumeRoot call as root activity.
+type ruleCounter struct {
+	sink.Sink
+	root, session atomic.Int64
+}
+
+func (c *ruleCounter) Write(ctx context.Context, t sink.Topic, msgs []sink.Message, ack sink.Acker) error {
+	if t == sink.TopicFindings {
+		for i := range msgs {
+			if ruleOf(msgs[i].Value) == match.RuleRootSessionIssued {
+				c.session.Add(1)
+			} else {
+				c.root.Add(1)
+			}
+		}
+	}
+	return c.Sink.Write(ctx, t, msgs, ack)
+}
+
+var ruleField = []byte(`"rule":"`)
+
+// ruleOf reads the rule of an encoded finding without decoding it: its
+// first "rule" key is the finding's own (the embedded record comes after
+// it, and inside a JSON string a quote is escaped). No rule means cis-root.
+func ruleOf(finding []byte) match.Rule {
+	i := bytes.Index(finding, ruleField)
+	if i < 0 {
+		return match.RuleCISRoot
+	}
+	v := finding[i+len(ruleField):]
+	if j := bytes.IndexByte(v, '"'); j >= 0 {
+		return match.Rule(v[:j])
+	}
+	return match.RuleCISRoot
 }
 
 // Summarize is the Summary of a pipeline.RunLocal.

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"rootwatch/internal/fixtures"
 	"rootwatch/internal/match"
@@ -101,5 +102,63 @@ func TestScanCancel(t *testing.T) {
 	cancel()
 	if _, err := Run(ctx, Options{Paths: []string{tree.Dir}}); err == nil {
 		t.Fatal("a cancelled scan must say so")
+	}
+}
+
+// sts:AssumeRoot calls are findings of their own (rule
+// root-session-issued) and the summary counts them apart from root
+// activity; the session's actions in the member account are root activity.
+func TestScanCountsSessionsApartFromRootActivity(t *testing.T) {
+	dir := t.TempDir()
+	s := fixtures.DefaultSession()
+	failed := s
+	failed.IssueID, failed.ErrorCode, failed.ErrorMessage = "issue-failed-1", "AccessDenied", "not authorized"
+	logs := map[string][]string{
+		fixtures.LogKey("o-exampleorg1", fixtures.ManagementAccount, "CloudTrail", s.Region, "2024/10/25", "20241025T2055Z", "m1", ".json.gz"): {
+			fixtures.AssumeRootRecord(s), fixtures.AssumeRootRecord(failed), fixtures.Records[len(fixtures.Records)-1].JSON},
+		fixtures.LogKey("o-exampleorg1", fixtures.MemberAccount, "CloudTrail", s.Region, "2024/10/25", "20241025T2055Z", "m2", ".json.gz"): {
+			fixtures.SessionAction(s, "act-1", "GetBucketPolicy", s.CallerIP, s.Region, s.Issued.Add(time.Minute)),
+			fixtures.SessionAction(s, "act-2", "DeleteBucketPolicy", s.CallerIP, s.Region, s.Issued.Add(2*time.Minute))},
+	}
+	if err := fixtures.WriteFiles(dir, fixtures.GzipLogs(logs)); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sum, err := Run(context.Background(), Options{Paths: []string{dir}, Out: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Findings != 4 || sum.RootFindings != 2 || sum.SessionFindings != 2 {
+		t.Fatalf("summary %s: want 4 findings, 2 root, 2 sessions", sum)
+	}
+	if !strings.Contains(sum.String(), "4 findings (2 root activity, 2 root sessions issued)") {
+		t.Errorf("summary line does not count them apart: %s", sum)
+	}
+	rules := map[match.Rule]int{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var f match.Finding
+		if err := json.Unmarshal(sc.Bytes(), &f); err != nil {
+			t.Fatal(err)
+		}
+		if got := ruleOf(sc.Bytes()); got != f.Rule {
+			t.Errorf("ruleOf = %s, the finding says %s", got, f.Rule)
+		}
+		rules[f.Rule]++
+	}
+	if rules[match.RuleCISRoot] != 2 || rules[match.RuleRootSessionIssued] != 2 {
+		t.Errorf("findings by rule: %v", rules)
+	}
+}
+
+// ruleOf reads the finding's own rule, not one inside its record.
+func TestRuleOfIgnoresTheRecord(t *testing.T) {
+	b, _ := json.Marshal(match.Finding{EventID: "e", Rule: match.RuleCISRoot,
+		Record: json.RawMessage(`{"requestParameters":{"rule":"root-session-issued"}}`)})
+	if got := ruleOf(b); got != match.RuleCISRoot {
+		t.Fatalf("ruleOf = %s", got)
+	}
+	if got := ruleOf([]byte(`{"eventID":"old"}`)); got != match.RuleCISRoot {
+		t.Fatalf("a finding without rule: %s", got)
 	}
 }
