@@ -28,8 +28,8 @@ func TestFlagsParsed(t *testing.T) {
 	if f := ing["brokers"]; f.Key != "kafka.brokers" {
 		t.Errorf("ingest -brokers: config key %q, want kafka.brokers", f.Key)
 	}
-	if f := ing["workers"]; f.Default != "4" || f.Type != "int" {
-		t.Errorf("ingest -workers: %+v", f)
+	if f := ing["s3-inflight"]; f.Default != "128" || f.Type != "int" {
+		t.Errorf("ingest -s3-inflight: %+v", f)
 	}
 	if f := ing["s3-path-style"]; f.Type != "bool" || f.Key != "s3_path_style" {
 		t.Errorf("ingest -s3-path-style: %+v", f)

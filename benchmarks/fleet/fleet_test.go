@@ -13,7 +13,8 @@
 // ROOTWATCH_BENCH_LATENCY the latency per S3 request (default 30ms),
 // ROOTWATCH_BENCH_WORKERS the worker counts (default "1 2 4"),
 // ROOTWATCH_BENCH_ARGS more ingest flags for every worker (default
-// "--workers 4": four objects read at once per worker).
+// "--s3-inflight 4": four objects fetched at once per worker, a small I/O
+// concurrency, so that one worker is bound by S3's latency).
 package fleet_bench
 
 import (
@@ -83,7 +84,7 @@ func BenchmarkFleet(b *testing.B) {
 		}
 		counts = append(counts, n)
 	}
-	extra := strings.Fields(env("ROOTWATCH_BENCH_ARGS", "--workers 4"))
+	extra := strings.Fields(env("ROOTWATCH_BENCH_ARGS", "--s3-inflight 4"))
 	const bucket = "bench-trail"
 
 	var held atomic.Int64

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -82,60 +81,24 @@ func BenchmarkIngestE2E(b *testing.B) {
 	}
 	b.Logf("generated %d files, %d records, %.1f MB uncompressed, %.1f MB gzipped", truth.Files, truth.Records, float64(truth.Bytes)/1e6, float64(truth.GzBytes)/1e6)
 
-	bin := filepath.Join(b.TempDir(), "ingest")
-	if out, err := exec.Command("go", "build", "-o", bin, "rootwatch/cmd/ingest").CombinedOutput(); err != nil {
-		b.Fatalf("build ingest: %v\n%s", err, out)
-	}
+	bin := ingestBinary(b)
 
 	for i := 0; i < b.N; i++ {
 		_, kcfg := kafkatest.Cluster(b, 6, kafka.TopicRecords, kafka.TopicRootActivity, kafka.TopicDLQ)
 		c := fq.SQS()
 		queue := fq.CreateQueue(b, fmt.Sprintf("bench-%d-%d", time.Now().UnixNano(), i), 120)
+		sendNotifications(b, c, queue, bucket, keys)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-		for j := 0; j < len(keys); j += 10 {
-			in := &sqs.SendMessageBatchInput{QueueUrl: aws.String(queue)}
-			for k, key := range keys[j:min(j+10, len(keys))] {
-				body := `{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"` + bucket + `"},"object":{"key":"` + key + `"}}}]}`
-				in.Entries = append(in.Entries, types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(k)), MessageBody: aws.String(body)})
-			}
-			if _, err := c.SendMessageBatch(ctx, in); err != nil {
-				b.Fatal(err)
-			}
-		}
-
 		args := []string{"--source", "sqs://" + queue, "--sink", "kafka", "--brokers", strings.Join(kcfg.Brokers, ","),
 			"--sqs-endpoint", fq.Endpoint, "--s3-endpoint", s3s.URL, "--s3-path-style", "--wait-time", "1s",
 			"--workers", strconv.Itoa(max(runtime.NumCPU(), 2)), "--log-level", "warn"}
-		args = append(args, strings.Fields(os.Getenv("ROOTWATCH_BENCH_ARGS"))...)
-		if p := os.Getenv("ROOTWATCH_BENCH_CPUPROFILE"); p != "" {
-			args = append(args, "--cpu-profile", p)
-		}
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test", "AWS_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true")
-		cmd.Stderr = os.Stderr
-		cmd.Stdout = io.Discard
-		start := time.Now()
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
 		// Done when every record is in Kafka and every message deleted.
-		for {
-			if ctx.Err() != nil {
-				cmd.Process.Kill()
-				b.Fatal("timed out")
-			}
-			if kafkatest.Count(b, kcfg, kafka.TopicRecords) >= truth.Records && queueEmpty(ctx, c, queue) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		elapsed := time.Since(start)
-		cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			b.Fatalf("ingest: %v", err)
-		}
+		m := runIngest(b, bin, args, func() bool {
+			return kafkatest.Count(b, kcfg, kafka.TopicRecords) >= truth.Records && queueEmpty(ctx, c, queue)
+		})
 		cancel()
-		ingestCPU := cpu(cmd.ProcessState)
+		elapsed := m.elapsed
+		ingestCPU := m.cpu
 		rps := float64(truth.Records) / elapsed.Seconds()
 		b.ReportMetric(rps, "records/s")
 		b.ReportMetric(ingestCPU.Seconds()/(float64(truth.Records)/1e6), "cpu-s/Mrecords")

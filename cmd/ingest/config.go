@@ -27,6 +27,7 @@ type settings struct {
 	Partitions        int           `yaml:"partitions"`
 	ReplicationFactor int           `yaml:"replication_factor"`
 	Compression       string        `yaml:"compression"`
+	CompressionLevel  int           `yaml:"compression_level"`
 	BatchSize         int           `yaml:"batch_size"`
 	BatchBytes        int64         `yaml:"batch_bytes"`
 	MaxInFlightBytes  int64         `yaml:"max_inflight_bytes"`
@@ -39,7 +40,11 @@ type settings struct {
 	S3PathStyle     bool          `yaml:"s3_path_style"`
 	Workers         int           `yaml:"workers"`
 	Queue           int           `yaml:"queue"`
+	S3Inflight      int           `yaml:"s3_inflight"`
+	S3InflightBytes int64         `yaml:"s3_inflight_bytes"`
+	ListConcurrency int           `yaml:"list_concurrency"`
 	MaxInFlight     int           `yaml:"max_inflight"`
+	Receivers       int           `yaml:"receivers"`
 	WaitTime        time.Duration `yaml:"wait_time"`
 	Visibility      time.Duration `yaml:"visibility_timeout"`
 	MaxReceives     int           `yaml:"max_receives"`
@@ -89,6 +94,7 @@ func command(s *settings) *cli.Command {
 	c.Int(&s.Partitions, "partitions", 6, "partitions of topics created by --create-topics")
 	c.Int(&s.ReplicationFactor, "replication-factor", 3, "replication factor of topics created by --create-topics")
 	c.Enum(&s.Compression, "compression", kafka.DefaultCompression, []string{"zstd", "lz4", "snappy", "gzip", "none"}, "Kafka compression")
+	c.Int(&s.CompressionLevel, "compression-level", kafka.DefaultZstdLevel, "zstd level: 1 fastest (about the ratio of 3 on CloudTrail for half the CPU), 3 zstd's default, 7+ smaller and slower")
 	c.Int(&s.BatchSize, "batch-size", kafka.DefaultBatchSize, "most messages in one Kafka produce batch")
 	c.Int64(&s.BatchBytes, "batch-bytes", kafka.DefaultBatchBytes, "most bytes in one Kafka produce batch")
 	c.Int64(&s.MaxInFlightBytes, "max-inflight-bytes", kafka.DefaultMaxInFlightBytes, "most bytes written to Kafka and not yet acknowledged; reading waits beyond it (bounds memory)")
@@ -99,9 +105,13 @@ func command(s *settings) *cli.Command {
 	c.String(&s.SQSEndpoint, "sqs-endpoint", "", "SQS endpoint URL override (tests, VPC endpoints)")
 	c.String(&s.S3Endpoint, "s3-endpoint", "", "S3 endpoint URL override")
 	c.Bool(&s.S3PathStyle, "s3-path-style", "path-style S3 addressing (needed by most S3 stand-ins)")
-	c.Int(&s.Workers, "workers", pipeline.DefaultWorkers, "objects read in parallel")
-	c.Int(&s.Queue, "queue", 0, "objects waiting for a worker (0: 2*workers)")
-	c.Int(&s.MaxInFlight, "max-inflight", 0, "SQS messages, or fleet backfill work items (kafka://), in progress at once (0: max(2*workers, 10) for SQS, 32 for kafka://)")
+	c.Int(&s.Workers, "workers", pipeline.DefaultWorkers, "CPU workers: objects gunzipped, split, matched and written at once (0: one per core)")
+	c.Int(&s.Queue, "queue", 0, "fetched objects waiting for a CPU worker (0: 2*workers)")
+	c.Int(&s.S3Inflight, "s3-inflight", pipeline.DefaultS3Inflight, "objects fetched from S3 at once (requests in flight plus bodies waiting for a worker): hides S3's latency per request; about objects/s x latency, e.g. 128 for 2,500/s at 50 ms")
+	c.Int64(&s.S3InflightBytes, "s3-inflight-bytes", pipeline.DefaultS3InflightBytes, "most memory for fetched object bodies (stored size); an object over an eighth of it is streamed, not held")
+	c.Int(&s.ListConcurrency, "list-concurrency", source.DefaultListConcurrency, "backfill: day folders listed at once (also accounts whose regions are looked up at once)")
+	c.Int(&s.MaxInFlight, "max-inflight", 0, "SQS messages, or fleet backfill work items (kafka://), in progress at once (0: 2*(s3-inflight+workers+queue) for SQS, 32 for kafka://)")
+	c.Int(&s.Receivers, "receivers", source.DefaultReceivers, "SQS receives at once (each brings up to 10 messages)")
 	c.Duration(&s.WaitTime, "wait-time", source.DefaultWaitTime, "SQS long-poll wait (at most 20s)")
 	c.Duration(&s.Visibility, "visibility-timeout", source.DefaultVisibilityTimeout, "SQS visibility timeout, renewed every third of it while a message is in progress")
 	c.Int(&s.MaxReceives, "max-receives", pipeline.DefaultMaxReceives, "dead-letter a message received more often than this (0: never)")

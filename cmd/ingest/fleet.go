@@ -93,7 +93,7 @@ func runPlan(ctx context.Context, s settings, stderr io.Writer, log *slog.Logger
 		return err
 	}
 	sum, err := fleet.RunPlan(ctx, fleet.PlanOptions{Kafka: s.Kafka, Topic: s.TopicBackfill, S3: s3c, Spec: spec,
-		ItemObjects: s.ItemObjects, Logger: log, Writer: kafka.WriterOptions{Compression: s.Compression}})
+		ItemObjects: s.ItemObjects, ListConcurrency: s.ListConcurrency, Logger: log, Writer: kafka.WriterOptions{Compression: s.Compression}})
 	fmt.Fprintf(stderr, "ingest: plan %s of %s: %d items, %d objects, %s; complete=%v\n",
 		s.TopicBackfill, sum.Source, sum.Items, sum.Objects, progress.HumanBytes(sum.Bytes), sum.Complete)
 	return err

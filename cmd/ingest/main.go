@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -55,8 +56,10 @@ Sources:
                               "Object Created", CloudTrail's SNS log notifications). A message
                               is deleted only after Kafka acknowledged everything it named.
   s3://bucket/prefix?from=YYYY-MM-DD[&to=YYYY-MM-DD][&accounts=a,b][&regions=r1,r2]
-                              backfill: lists AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/
-                              per day, in order; --checkpoint makes a stopped backfill resume.
+                              backfill: finds accounts and regions once, then lists the day folders
+                              AWSLogs/[o-id/]<account>/CloudTrail/<region>/YYYY/MM/DD/ in parallel
+                              (--list-concurrency, oldest first); --checkpoint makes a stopped
+                              backfill resume without reading a finished folder again.
                               With --plan: writes the backfill's work items to cloudtrail.backfill
                               instead, for a fleet of workers.
   kafka://cloudtrail.backfill a fleet backfill worker: reads work items in the consumer group --group,
@@ -69,6 +72,15 @@ Sinks:
            (findings), cloudtrail.dlq (reason + original notification/object).
   stdout   one Finding JSON per line on stdout, a summary on stderr. With a local path this is
            the offline scan; exit status 1 when any file could not be read (each named on stderr).
+
+Concurrency: two knobs, the defaults sized for an organisation trail on one machine.
+  --s3-inflight N    objects fetched from S3 at once (default 128; memory bounded by
+                     --s3-inflight-bytes, 64 MiB). S3 waits 10-50 ms before each answer, so
+                     objects/s is at most N / latency: 128 at 30 ms is about 4,000/s.
+  --workers N        CPU workers that gunzip, split, match and produce (default 0: one
+                     per core). More than the cores only adds contention.
+  SQS messages in progress (--max-inflight) and backfill folder listings
+  (--list-concurrency, 128) follow from these; docs/ingest.md#concurrency.
 
 Kafka TLS and SASL are set in the config file only (kafka.tls, kafka.sasl; the
 password from ${ENV} or kafka.sasl.password_file); docs/configuration.md lists
@@ -150,8 +162,8 @@ func ingest(ctx context.Context, s settings, stdout, stderr io.Writer, log *slog
 		return err
 	}
 	common := pipeline.Common{Sink: out, Metrics: metrics, Logger: log, Reader: readerOpts,
-		Workers: s.Workers, Queue: s.Queue, ShutdownGrace: s.ShutdownGrace, S3IdleTimeout: s.S3IdleTimeout,
-		MissingRetries: s.MissingRetries}
+		Workers: s.Workers, Queue: s.Queue, S3Inflight: s.S3Inflight, S3InflightBytes: s.S3InflightBytes,
+		ShutdownGrace: s.ShutdownGrace, S3IdleTimeout: s.S3IdleTimeout, MissingRetries: s.MissingRetries}
 	runErr := runSource(ctx, kind, s, common, reg, &ready, stderr, log)
 	ready.Store(false)
 	if err := out.Close(); err != nil && runErr == nil {
@@ -233,7 +245,7 @@ func newSink(ctx context.Context, s settings, stdout, stderr io.Writer, m *pipel
 	}
 	return kafka.NewSink(s.Kafka, kafka.SinkOptions{
 		Topics: topics, SkipRecords: s.SkipRecords, Logger: log, Observe: m.ObserveKafka, MaxInFlightBytes: s.MaxInFlightBytes,
-		Writer: kafka.WriterOptions{Compression: s.Compression, BatchSize: s.BatchSize, BatchBytes: s.BatchBytes,
+		Writer: kafka.WriterOptions{Compression: s.Compression, CompressionLevel: s.CompressionLevel, BatchSize: s.BatchSize, BatchBytes: s.BatchBytes,
 			BatchTimeout: s.BatchTimeout, RequiredAcks: s.RequiredAcks},
 	})
 }
@@ -243,6 +255,12 @@ func awsClients(ctx context.Context, s settings) (*sqs.Client, *s3.Client, error
 	if s.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(s.Region))
 	}
+	// Keep a connection for every request ingest may have in flight (the
+	// SDK keeps 10 per host): else most requests would open a new one.
+	conns := max(s.S3Inflight, 0) + max(s.ListConcurrency, 0) + 2*max(s.Receivers, 1) + 16
+	opts = append(opts, awsconfig.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 2*conns, conns
+	})))
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("aws config: %w", err)
@@ -299,7 +317,7 @@ func runSource(ctx context.Context, kind string, s settings, common pipeline.Com
 			progress = stderr
 		}
 		ready.Store(true)
-		sum, err := pipeline.RunBackfill(ctx, pipeline.BackfillRun{Common: common, S3: s3c, Spec: spec,
+		sum, err := pipeline.RunBackfill(ctx, pipeline.BackfillRun{Common: common, S3: s3c, Spec: spec, ListConcurrency: s.ListConcurrency,
 			Checkpoint: s.Checkpoint, Rate: s.Rate, Progress: progress, Terminal: terminal})
 		fmt.Fprintf(stderr, "ingest: backfill %d objects, %d records, %d findings, %d dead-lettered, complete=%v\n",
 			sum.Objects, sum.Records, sum.Findings, sum.DeadLettered, sum.Complete)
@@ -323,7 +341,8 @@ func runSource(ctx context.Context, kind string, s settings, common pipeline.Com
 		redeliver.Max = s.RetryBackoffMax
 		ready.Store(true)
 		return pipeline.RunSQS(ctx, pipeline.SQSRun{Common: common, SQS: sq, S3: s3c,
-			Source:      source.SQSOptions{QueueURL: url, WaitTime: s.WaitTime, VisibilityTimeout: s.Visibility, MaxInFlight: s.MaxInFlight},
+			Source: source.SQSOptions{QueueURL: url, WaitTime: s.WaitTime, VisibilityTimeout: s.Visibility,
+				MaxInFlight: s.MaxInFlight, Receivers: s.Receivers},
 			MaxReceives: s.MaxReceives,
 			Backoff:     redeliver,
 			OnSource: func(src *source.SQS) {

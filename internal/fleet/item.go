@@ -122,14 +122,14 @@ type planned struct {
 func newBuilder(spec source.Backfill, max int, after source.Position) *builder {
 	b := &builder{spec: spec, max: max}
 	if after.Day != "" {
-		b.lastFolder, b.lastKey = spec.Folder(after), after.Key
+		b.lastFolder, b.lastKey = spec.FolderPrefix(after.Folder()), after.Key
 	}
 	return b
 }
 
 // add takes the next listed object; it returns the item it completed, if any.
 func (b *builder) add(l source.Listed) *planned {
-	folder := b.spec.Folder(l.Pos)
+	folder := b.spec.FolderPrefix(l.Pos.Folder())
 	var out *planned
 	if b.cur != nil && (b.cur.Prefix != folder || b.cur.Objects >= b.max) {
 		out = b.flush()

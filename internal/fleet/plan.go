@@ -36,6 +36,9 @@ type PlanOptions struct {
 	Topic string
 	S3    source.S3Lister
 	Spec  source.Backfill
+	// ListConcurrency is how many day folders are listed at once
+	// (source.DefaultListConcurrency), as in a single-process backfill.
+	ListConcurrency int
 	// ItemObjects is the most objects in one item (DefaultItemObjects).
 	ItemObjects int
 	// BatchItems and BatchEvery: see DefaultBatchItems, DefaultBatchEvery.
@@ -75,9 +78,9 @@ var retryPolicy = backoff.Policy{Base: 500 * time.Millisecond, Max: 10 * time.Se
 
 const maxAttempts = 24
 
-// RunPlan lists the spec (Backfill.Walk, in Position order) and writes it
-// as work items to the plan topic, until the whole spec is planned. Items
-// go out in batches: first a planner record naming the batch (and where the
+// RunPlan lists the spec (Backfill.Walk: ListConcurrency folders at once,
+// taken in Position order) and writes it as work items to the plan topic,
+// until the whole spec is planned. Items go out in batches: first a planner record naming the batch (and where the
 // plan will then stand), then the batch's items, each on partition Seq mod
 // partitions. Started again after a stop or a crash, it reads its last
 // record, writes whatever of that batch is not in the topic, and lists on
@@ -192,7 +195,7 @@ func (p *planner) run(ctx context.Context) (PlanSummary, error) {
 	stopLog := periodic.Start(o.ProgressEvery, func(bool) {
 		o.Logger.Info("plan progress", "items", p.rec.Items, "objects", p.rec.Objects, "bytes", p.rec.Bytes, "day", p.rec.Position.Day)
 	})
-	err = spec.Walk(ctx, o.S3, p.rec.Position, func(l source.Listed) error {
+	err = spec.Walk(ctx, o.S3, p.rec.Position, o.ListConcurrency, func(l source.Listed) error {
 		if it := b.add(l); it != nil {
 			if err := p.add(ctx, it); err != nil {
 				return err

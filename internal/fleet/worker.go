@@ -51,7 +51,8 @@ type WorkerOptions struct {
 	// MaxInFlight is the most items read at once (DefaultMaxInFlight); it
 	// also bounds how far a partition's reading runs ahead of its oldest
 	// unfinished item. Items start only while the objects they hold fit in
-	// twice what the workers read at once (2 × (Workers + Queue)), so a
+	// twice what the stages read at once (2 × Common.InFlightObjects:
+	// S3Inflight + Workers + Queue), so a
 	// worker never takes more items than it is about to read: the rest stay
 	// in Kafka for the others, and a rebalance or a kill finds few in flight.
 	MaxInFlight int
@@ -159,15 +160,7 @@ func newWorker(o WorkerOptions) (*worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	workers := o.Workers
-	if workers <= 0 {
-		workers = pipeline.DefaultWorkers
-	}
-	queue := o.Queue
-	if queue <= 0 {
-		queue = 2 * workers
-	}
-	budget := int64(2 * (workers + queue))
+	budget := int64(2 * o.InFlightObjects())
 	w := &worker{o: o, log: o.Logger.With("worker", o.ID), dialer: dialer, state: state,
 		slots: semaphore.NewWeighted(int64(o.MaxInFlight)), budget: budget, objs: semaphore.NewWeighted(budget),
 		retry: backoff.Policy{Base: o.RetryBackoff, Max: o.RetryBackoff << 6}, started: time.Now()}

@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -21,6 +23,10 @@ type BackfillRun struct {
 	Checkpoint string
 	// Rate caps objects started per second (0: no cap).
 	Rate float64
+	// ListConcurrency is how many day folders are listed at once (default
+	// source.DefaultListConcurrency); it also bounds the accounts whose
+	// regions are asked for at once at the start.
+	ListConcurrency int
 	// Retries is how often an object that failed transiently is tried again
 	// before the backfill stops with an error, backing off from
 	// RetryBackoff (see SettlerOptions).
@@ -41,17 +47,24 @@ type BackfillSummary struct {
 	Complete    bool
 }
 
-// RunBackfill reads the spec's objects in chronological order into the
-// sink, resuming after the checkpoint. Its parts: the listing (one day
-// folder at a time, rate-limited), the low-water window (how far the
-// checkpoint may move: only past objects the sink acknowledged or that were
-// dead-lettered), the checkpoint file (saved every second and at the end),
-// the per-object settling (dead-letter permanent failures, retry transient
-// ones), and the progress reporter. A transient failure that outlasts
-// Retries stops the backfill with an error, the checkpoint left before that
-// object.
+// RunBackfill reads the spec's objects into the sink, folder by folder in
+// chronological order (source.Folder order), resuming from the checkpoint.
+// Its parts: discovery (accounts and regions, once: source.Discover), the
+// parallel listing (ListConcurrency day folders at once, each streaming
+// its objects to the workers page by page, rate-limited), the I/O and CPU
+// stages (Workers), the folder window (how far the checkpoint may move:
+// only past folders listed to their end whose every object the sink
+// acknowledged or was dead-lettered; it also bounds the folders and
+// objects in flight), the checkpoint file (saved every second and at the
+// end), the per-object settling (dead-letter permanent failures, retry
+// transient ones), and the progress reporter. A transient failure that
+// outlasts Retries, or a listing that fails, stops the backfill with an
+// error, the checkpoint left before that object or folder.
 func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	o.defaults()
+	if o.ListConcurrency <= 0 {
+		o.ListConcurrency = source.DefaultListConcurrency
+	}
 	var sum BackfillSummary
 	ckpt, cp, err := openCheckpoint(o.Checkpoint, o.Spec)
 	if err != nil {
@@ -64,17 +77,29 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	}
 	if cp.Position.Day != "" {
 		sum.ResumedFrom = cp.Position
-		o.Logger.Info("resuming backfill", "after", cp.Position.Key, "day", cp.Position.Day)
+		o.Logger.Info("resuming backfill", "day", cp.Position.Day, "account", cp.Position.Account, "region", cp.Position.Region,
+			"after", cp.Position.Key, "folders_ahead", len(cp.Ahead))
 	}
 
 	listCtx, stopListing := context.WithCancel(ctx)
 	defer stopListing()
+	plan, err := o.Spec.Discover(listCtx, o.S3, o.ListConcurrency)
+	if err != nil {
+		return sum, err
+	}
+	o.Logger.Info("backfill", "accounts", len(plan.Accounts), "folders", plan.Len(), "list_concurrency", o.ListConcurrency,
+		"s3_inflight", o.S3Inflight, "workers", o.Workers)
 	set := NewSettler(ctx, o.Common, SettlerOptions{S3: o.S3, Retries: o.Retries, RetryBackoff: o.RetryBackoff,
 		OnFatal: func(error) { stopListing() }})
-	b := &backfill{o: o, set: set, win: NewWindow(max(4*(o.Workers+o.Queue), 64), cp.Position)}
-	stopProgress := b.reportProgress(listCtx, cp.Position)
-	stopSaving := ckpt.saveEvery(time.Second, b.win.Position, o.Logger)
-	listErr := b.list(listCtx, cp.Position)
+	b := &backfill{o: o, set: set, plan: plan, from: cp, fromAhead: map[source.Folder]aheadMark{},
+		win:         newFolderWindow(max(1024, 4*o.ListConcurrency), max(1024, 4*o.InFlightObjects()), cp.Position),
+		stopListing: stopListing}
+	for _, a := range cp.Ahead {
+		b.fromAhead[a.Folder] = a
+	}
+	stopProgress := b.reportProgress(listCtx)
+	stopSaving := ckpt.saveEvery(time.Second, b.checkpoint, o.Logger)
+	listErr := b.list(listCtx)
 	set.Close()
 	stopSaving()
 	stopProgress()
@@ -83,16 +108,16 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	sum.Objects, sum.DeadLettered = done.Objects.Load(), done.DeadLettered.Load()
 	sum.Records, sum.Findings, sum.Bytes = done.Records.Load(), done.Findings.Load(), done.Bytes.Load()
 	switch {
-	case set.Err() != nil:
-		return sum, set.Err()
+	case b.fatal() != nil:
+		return sum, b.fatal()
 	case ctx.Err() != nil:
 		return sum, ctx.Err()
 	case listErr != nil:
 		return sum, listErr
 	}
-	if pos, all := b.win.Mark(); all {
+	if c := b.checkpoint(); c.Complete {
 		sum.Complete = true
-		if err := ckpt.save(pos, true); err != nil {
+		if err := ckpt.save(c); err != nil {
 			return sum, err
 		}
 	}
@@ -101,53 +126,145 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 
 // backfill is one RunBackfill in progress.
 type backfill struct {
-	o   BackfillRun
-	set *Settler
-	win *Window[source.Position]
+	o           BackfillRun
+	set         *Settler // reads and settles the objects
+	plan        *source.Plan
+	from        checkpoint // where this run started
+	fromAhead   map[source.Folder]aheadMark
+	win         *folderWindow
+	listedAll   atomic.Bool // every folder of the plan was listed to its end
+	listErr     atomic.Pointer[error]
+	stopListing context.CancelFunc
 }
 
-// list walks the spec after the checkpoint, at most Rate objects a second,
-// and hands every object to the settler, waiting while the window is full;
-// the checkpoint moves past an object once it is settled. A follow-up may
-// list several day folders in parallel: the window orders whatever
-// finishes, so only the walk would change.
-func (b *backfill) list(ctx context.Context, after source.Position) error {
+// checkpoint is what the checkpoint file says now.
+func (b *backfill) checkpoint() checkpoint {
+	mark, ahead, idle := b.win.position()
+	return checkpoint{Position: mark, Ahead: ahead, Complete: idle && b.listedAll.Load() && b.fatal() == nil}
+}
+
+// resume is where folder f starts in this run: after which key, or
+// skipped because an earlier run finished it.
+func (b *backfill) resume(f source.Folder) (startAfter string, done bool) {
+	if f == b.from.Position.Folder() {
+		startAfter = b.from.Position.Key
+	}
+	if a, ok := b.fromAhead[f]; ok {
+		return a.Key, a.Done
+	}
+	return startAfter, false
+}
+
+// list walks the plan's folders from the checkpoint on, in order, admitting
+// each to the window (waiting while it is full) and handing it to one of
+// ListConcurrency listers, which stream its objects to the workers.
+func (b *backfill) list(ctx context.Context) error {
 	lim := rate.NewLimiter(rate.Inf, 1)
 	if b.o.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(b.o.Rate), 1)
 	}
-	return b.o.Spec.Walk(ctx, b.o.S3, after, func(l source.Listed) error {
-		if err := lim.Wait(ctx); err != nil {
-			return err
-		}
-		seq, err := b.win.Add(ctx, l.Pos)
-		if err != nil {
-			return err
-		}
-		b.set.Read(b.set.Context(), l.Object, "", func(r ReadResult) {
-			if r.Settled {
-				b.win.Complete(seq)
+	lister := source.NewFolderLister(ctx, b.o.S3, b.o.Spec, b.o.ListConcurrency)
+	err := func() error {
+		for f := range b.plan.Folders(b.from.Position.Folder()) {
+			startAfter, done := b.resume(f)
+			st, err := b.win.admit(ctx, f, startAfter, done)
+			if err != nil || done {
+				if err != nil {
+					return err
+				}
+				continue
 			}
-		})
+			err = lister.Submit(ctx, source.FolderListing{Folder: f, StartAfter: startAfter,
+				Object: func(l source.Listed) error { return b.object(ctx, st, l, lim) },
+				Done: func(err error) {
+					switch {
+					case err == nil:
+						b.win.listed(st)
+					case ctx.Err() == nil:
+						err = fmt.Errorf("backfill: %w", err)
+						b.listErr.CompareAndSwap(nil, &err)
+						b.stopListing()
+					}
+				}})
+			if err != nil {
+				return err
+			}
+		}
 		return nil
+	}()
+	lister.Close()
+	if err == nil && b.listErr.Load() == nil && ctx.Err() == nil {
+		b.listedAll.Store(true)
+	}
+	return err
+}
+
+// object hands one listed object to the settler, once the rate limit and
+// the window let it; the checkpoint may pass it once it is settled.
+func (b *backfill) object(ctx context.Context, st *folderState, l source.Listed, lim *rate.Limiter) error {
+	if err := lim.Wait(ctx); err != nil {
+		return err
+	}
+	slot, err := b.win.addObject(ctx, st, l.Object.Key)
+	if err != nil {
+		return err
+	}
+	b.set.Read(b.set.Context(), l.Object, "", func(r ReadResult) {
+		if r.Settled {
+			b.win.objectDone(slot)
+		}
 	})
+	return nil
+}
+
+// fatal is the first error that stops the backfill: an object's (the
+// settler's) or a listing's.
+func (b *backfill) fatal() error {
+	if err := b.set.Err(); err != nil {
+		return err
+	}
+	if err := b.listErr.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
 
 // reportProgress starts the progress reporter, with totals from a second,
-// counting walk of what is left; stop prints the final report.
-func (b *backfill) reportProgress(ctx context.Context, after source.Position) (stop func()) {
+// counting listing of what is left (an eighth of ListConcurrency, so it
+// takes little from the reading); stop prints the final report.
+func (b *backfill) reportProgress(ctx context.Context) (stop func()) {
 	if b.o.Progress == nil {
 		return func() {}
 	}
 	var totals progress.Totals
 	cctx, cancel := context.WithCancel(ctx)
+	counted := make(chan struct{})
 	go func() {
-		err := b.o.Spec.Walk(cctx, b.o.S3, after, func(l source.Listed) error {
+		defer close(counted)
+		l := source.NewFolderLister(cctx, b.o.S3, b.o.Spec, max(b.o.ListConcurrency/8, 1))
+		var failed atomic.Bool
+		count := func(l source.Listed) error {
 			totals.Objects.Add(1)
 			totals.Stored.Add(l.Object.Size)
 			return nil
-		})
-		if err == nil {
+		}
+		for f := range b.plan.Folders(b.from.Position.Folder()) {
+			startAfter, done := b.resume(f)
+			if done {
+				continue
+			}
+			if l.Submit(cctx, source.FolderListing{Folder: f, StartAfter: startAfter, Object: count,
+				Done: func(err error) {
+					if err != nil {
+						failed.Store(true)
+					}
+				}}) != nil {
+				failed.Store(true)
+				break
+			}
+		}
+		l.Close()
+		if !failed.Load() {
 			totals.Known.Store(true)
 		}
 	}()
@@ -157,6 +274,7 @@ func (b *backfill) reportProgress(ctx context.Context, after source.Position) (s
 	})
 	return func() {
 		cancel()
+		<-counted
 		stopReporter()
 	}
 }

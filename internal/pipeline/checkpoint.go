@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,15 +17,23 @@ import (
 
 // checkpoint is the content of a backfill's checkpoint file: the position
 // before which everything is done (acknowledged by the sink or
-// dead-lettered), and whether the whole backfill is.
+// dead-lettered: every folder before the position's folder, and in it
+// every key up to the position's key), how far the folders beyond it got
+// (Ahead: done, or done up to a key; version 2, as folders are read in
+// parallel), and whether the whole backfill is done. A version 1 file
+// (no Ahead) reads the same.
 type checkpoint struct {
 	Version   int             `json:"version"`
 	Bucket    string          `json:"bucket"`
 	Prefix    string          `json:"prefix"`
 	Position  source.Position `json:"position"`
+	Ahead     []aheadMark     `json:"ahead,omitempty"`
 	Complete  bool            `json:"complete"`
 	UpdatedAt time.Time       `json:"updatedAt"`
 }
+
+// checkpointVersion is the version written.
+const checkpointVersion = 2
 
 // checkpointFile keeps a backfill's checkpoint on disk; "" keeps none.
 // It writes atomically (a temporary file renamed over the old one), so a
@@ -33,7 +42,7 @@ type checkpointFile struct {
 	path           string
 	bucket, prefix string
 	mu             sync.Mutex
-	saved          source.Position
+	saved          []byte // the last content written, without its time
 }
 
 // openCheckpoint reads the checkpoint at path for spec (none yet: the zero
@@ -57,22 +66,29 @@ func openCheckpoint(path string, spec source.Backfill) (*checkpointFile, checkpo
 	if c.Bucket != spec.Bucket || c.Prefix != spec.Prefix {
 		return nil, checkpoint{}, fmt.Errorf("checkpoint %s is for s3://%s/%s, not s3://%s/%s: remove it or give another --checkpoint", path, c.Bucket, c.Prefix, spec.Bucket, spec.Prefix)
 	}
-	f.saved = c.Position
+	if c.Version > checkpointVersion {
+		return nil, checkpoint{}, fmt.Errorf("checkpoint %s has version %d; this ingest reads up to %d", path, c.Version, checkpointVersion)
+	}
+	same := c
+	same.UpdatedAt = time.Time{}
+	f.saved, _ = json.Marshal(same)
 	return f, c, nil
 }
 
-// save records pos (and completion); an unchanged, incomplete position is
-// not written again.
-func (f *checkpointFile) save(pos source.Position, complete bool) error {
+// save records c (its bucket, prefix, version and time are filled in); an
+// unchanged checkpoint is not written again.
+func (f *checkpointFile) save(c checkpoint) error {
 	if f.path == "" {
 		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if pos == f.saved && !complete {
+	c.Version, c.Bucket, c.Prefix, c.UpdatedAt = checkpointVersion, f.bucket, f.prefix, time.Time{}
+	same, _ := json.Marshal(c)
+	if bytes.Equal(same, f.saved) {
 		return nil
 	}
-	c := checkpoint{Version: 1, Bucket: f.bucket, Prefix: f.prefix, Position: pos, Complete: complete, UpdatedAt: time.Now().UTC()}
+	c.UpdatedAt = time.Now().UTC()
 	b, _ := json.MarshalIndent(c, "", "  ")
 	tmp, err := os.CreateTemp(filepath.Dir(f.path), filepath.Base(f.path)+".tmp*")
 	if err != nil {
@@ -92,15 +108,15 @@ func (f *checkpointFile) save(pos source.Position, complete bool) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("write checkpoint %s: %w", f.path, err)
 	}
-	f.saved = pos
+	f.saved = same
 	return nil
 }
 
 // saveEvery saves mark() every interval until stop is called; stop saves a
 // last time and returns once no save runs any more.
-func (f *checkpointFile) saveEvery(every time.Duration, mark func() source.Position, log *slog.Logger) (stop func()) {
+func (f *checkpointFile) saveEvery(every time.Duration, mark func() checkpoint, log *slog.Logger) (stop func()) {
 	return periodic.Start(every, func(bool) {
-		if err := f.save(mark(), false); err != nil {
+		if err := f.save(mark()); err != nil {
 			log.Error("checkpoint", "err", err)
 		}
 	})

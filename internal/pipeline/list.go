@@ -15,6 +15,7 @@ import (
 // Object is one object a Lister names: which, and how to open it.
 type Object struct {
 	Ref  match.ObjectRef
+	Size int64 // stored size, when known
 	Open Opener
 }
 
@@ -54,7 +55,7 @@ func RunList(ctx context.Context, o ListRun) (ListSummary, error) {
 	start := time.Now()
 	work, cancel := o.workContext(ctx)
 	defer cancel()
-	pool := o.pool(work)
+	workers := NewWorkers(work, o.Common)
 	var (
 		mu       sync.Mutex
 		sum      ListSummary
@@ -92,7 +93,7 @@ func RunList(ctx context.Context, o ListRun) (ListSummary, error) {
 			return err
 		}
 		wg.Add(1)
-		if err := pool.Submit(ctx, Job{Ref: obj.Ref, Open: obj.Open, Done: done}); err != nil {
+		if err := workers.Submit(ctx, Job{Ref: obj.Ref, Size: obj.Size, Open: obj.Open, Done: done}); err != nil {
 			wg.Done()
 			return err
 		}
@@ -106,7 +107,7 @@ func RunList(ctx context.Context, o ListRun) (ListSummary, error) {
 		sum.Skipped++
 		mu.Unlock()
 	})
-	pool.Close()
+	workers.Close()
 	wg.Wait()
 	sum.Elapsed = time.Since(start)
 	sort.Slice(sum.Failed, func(i, j int) bool { return Name(sum.Failed[i].Ref) < Name(sum.Failed[j].Ref) })
@@ -129,6 +130,7 @@ type LocalRun struct {
 // RunLocal reads local files (source.WalkLocal) into the sink: RunList
 // with LocalFiles.
 func RunLocal(ctx context.Context, o LocalRun) (ListSummary, error) {
+	o.S3Inflight = -1 // files: no latency to hide, nothing to read ahead
 	return RunList(ctx, ListRun{Common: o.Common, Source: "file", List: LocalFiles(o.Paths)})
 }
 

@@ -1,6 +1,7 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,9 +28,12 @@ type memSink struct {
 	noRecords              bool
 }
 
+// Write keeps a copy of each message: the sink contract lets the caller
+// reuse the bytes once they are acknowledged (record arenas are).
 func (m *memSink) Write(_ context.Context, t sink.Topic, msgs []sink.Message, ack sink.Acker) error {
 	m.mu.Lock()
 	for _, msg := range msgs {
+		msg.Key, msg.Value = bytes.Clone(msg.Key), bytes.Clone(msg.Value)
 		switch t {
 		case sink.TopicRecords:
 			m.records = append(m.records, msg)

@@ -21,6 +21,8 @@ type Metrics struct {
 	Findings          prometheus.Counter
 	InFlightMessages  prometheus.Gauge
 	InFlightObjects   prometheus.Gauge
+	FetchInFlight     prometheus.Gauge         // objects in the I/O stage
+	FetchBytes        prometheus.Gauge         // bytes it holds
 	KafkaWriteSeconds *prometheus.HistogramVec // by topic
 	KafkaErrors       *prometheus.CounterVec   // by topic
 	RealtimeEvents    *prometheus.CounterVec   // EventBridge CloudTrail events, by result: finding, not-root
@@ -53,6 +55,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "SQS messages received and not yet settled."}),
 		InFlightObjects: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "inflight_objects",
 			Help: "Objects being read or awaiting Kafka acknowledgement."}),
+		FetchInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "fetch_inflight_objects",
+			Help: "Objects being fetched from S3, or fetched and waiting for a worker (at most --s3-inflight)."}),
+		FetchBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "fetch_inflight_bytes",
+			Help: "Memory reserved for fetched object bodies (at most --s3-inflight-bytes)."}),
 		KafkaWriteSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "kafka_write_seconds",
 			Help:    "Time from handing a batch to the Kafka writer to its acknowledgement, by topic.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"topic"}),
@@ -62,7 +68,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "EventBridge CloudTrail events settled, by result: finding (root activity, written to the findings topic) or not-root (acknowledged; the log file brings the record)."}, []string{"result"}),
 	}
 	reg.MustRegister(m.MessagesReceived, m.MessagesDeleted, m.MessagesDLQ, m.MessagesReleased, m.Objects,
-		m.Bytes, m.Records, m.Findings, m.InFlightMessages, m.InFlightObjects, m.KafkaWriteSeconds, m.KafkaErrors, m.RealtimeEvents)
+		m.Bytes, m.Records, m.Findings, m.InFlightMessages, m.InFlightObjects, m.FetchInFlight, m.FetchBytes, m.KafkaWriteSeconds, m.KafkaErrors,
+		m.RealtimeEvents)
 	return m
 }
 

@@ -30,9 +30,14 @@ type Opener func(ctx context.Context) (io.ReadCloser, error)
 // Job is one object to read. Done is called exactly once, after every
 // message the object led to was acknowledged by the sink or one failed.
 type Job struct {
-	Ref  match.ObjectRef
+	Ref match.ObjectRef
+	// Size is the object's stored size when known (from a listing or an
+	// S3 event), else 0: the I/O stage reserves memory by it before it
+	// asks S3 for the object.
+	Size int64
 	Open Opener
 	Done func(Result)
+	body *fetched // read ahead by the I/O stage (Workers), if it was
 }
 
 // Result is what became of one object.
@@ -188,10 +193,12 @@ type emitter struct {
 	recs     []sink.Message
 	recBytes int // value bytes in recs
 	finds    []sink.Message
-	// arena holds record values. Bytes handed to the sink (below len) are
+	// block holds record values. Bytes handed to the sink (below len) are
 	// never written again, only appended after, so a block is shared by
-	// chunks and objects until it is full, and then left to the sink.
-	arena    []byte
+	// chunks and objects until it is full; it goes back to the pool once
+	// the emitter moved on and the sink acknowledged every chunk in it.
+	block    *arenaBlock
+	inChunk  []*arenaBlock // the blocks the records in recs are in, one reference each
 	fenc     findingEncoder
 	nRecords int64
 	nFinds   int64
@@ -210,28 +217,39 @@ func (e *emitter) release() {
 	clear(e.recs)
 	clear(e.finds)
 	e.recs, e.finds, e.recBytes = e.recs[:0], e.finds[:0], 0
+	for _, b := range e.inChunk { // records never handed to the sink
+		b.unref()
+	}
+	clear(e.inChunk)
+	e.inChunk = e.inChunk[:0]
 	e.ctx, e.t = nil, nil
 	e.p.scratch.Put(e)
 }
 
-func (e *emitter) write(topic sink.Topic, msgs []sink.Message) error {
+func (e *emitter) write(topic sink.Topic, msgs []sink.Message, ack sink.Acker) error {
 	if len(msgs) == 0 {
 		return nil
 	}
 	if !(mutant.Enabled && mutant.On("ingest-ack-before-kafka")) { // mutant (make mutants): the object is done before Kafka acknowledged these
 		e.t.pending.Add(int64(len(msgs)))
 	}
-	if err := e.p.o.Sink.Write(e.ctx, topic, msgs, e.t); err != nil {
-		e.t.Ack(len(msgs), err)
+	if err := e.p.o.Sink.Write(e.ctx, topic, msgs, ack); err != nil {
+		ack.Ack(len(msgs), err)
 		return err
 	}
 	return nil
 }
 
 func (e *emitter) flushRecords() error {
-	err := e.write(sink.TopicRecords, e.recs)
+	if len(e.recs) == 0 {
+		return nil
+	}
+	c := newChunk(e.t, len(e.recs), e.inChunk)
+	err := e.write(sink.TopicRecords, e.recs, c)
 	clear(e.recs)
 	e.recs, e.recBytes = e.recs[:0], 0
+	clear(e.inChunk)
+	e.inChunk = e.inChunk[:0]
 	return err
 }
 
@@ -239,25 +257,33 @@ func (e *emitter) flush() error {
 	if err := e.flushRecords(); err != nil {
 		return err
 	}
-	err := e.write(sink.TopicFindings, e.finds)
+	err := e.write(sink.TopicFindings, e.finds, e.t)
 	clear(e.finds)
 	e.finds = e.finds[:0]
 	return err
 }
 
-// arenaBlock is the size of one arena block (at most ChunkBytes).
-const arenaBlock = 256 << 10
-
 // record adds one record (copied into the arena) for the records topic, and
 // writes the chunk when it holds ChunkRecords records or ChunkBytes bytes.
 func (e *emitter) record(raw, key []byte, headers []sink.Header) error {
 	o := &e.p.o
-	if len(e.arena)+len(raw) > cap(e.arena) {
-		e.arena = make([]byte, 0, max(min(arenaBlock, o.ChunkBytes), len(raw)))
+	b := e.block
+	if b == nil || len(b.buf)+len(raw) > cap(b.buf) {
+		if b != nil {
+			b.unref() // the emitter's own reference: full
+		}
+		b = newArenaBlock(len(raw))
+		e.block = b
 	}
-	start := len(e.arena)
-	e.arena = append(e.arena, raw...)
-	e.recs = append(e.recs, sink.Message{Key: key, Value: e.arena[start:len(e.arena):len(e.arena)], Headers: headers})
+	if n := len(e.inChunk); n == 0 || e.inChunk[n-1] != b {
+		// Held for the records in recs until their chunk takes it over:
+		// the emitter may move on to a new block before they are written.
+		b.refs.Add(1)
+		e.inChunk = append(e.inChunk, b)
+	}
+	start := len(b.buf)
+	b.buf = append(b.buf, raw...)
+	e.recs = append(e.recs, sink.Message{Key: key, Value: b.buf[start:len(b.buf):len(b.buf)], Headers: headers})
 	e.recBytes += len(raw)
 	if len(e.recs) >= o.ChunkRecords || e.recBytes >= o.ChunkBytes {
 		return e.flushRecords()
@@ -272,7 +298,7 @@ func (e *emitter) finding(f *match.Finding) error {
 		return err
 	}
 	e.finds = append(e.finds, sink.Message{Key: []byte(f.AccountID), Value: v})
-	err = e.write(sink.TopicFindings, e.finds)
+	err = e.write(sink.TopicFindings, e.finds, e.t)
 	clear(e.finds)
 	e.finds = e.finds[:0]
 	return err
@@ -302,9 +328,12 @@ func (fe *findingEncoder) encode(f *match.Finding) ([]byte, error) {
 const ctxCheckEvery = 256
 
 func (p *Processor) read(ctx context.Context, job Job, t *tracker) error {
-	rc, err := job.Open(ctx)
-	if err != nil {
-		return err
+	var rc io.ReadCloser = job.body
+	if job.body == nil {
+		var err error
+		if rc, err = job.Open(ctx); err != nil {
+			return err
+		}
 	}
 	defer rc.Close()
 	key := filepath.ToSlash(job.Ref.Key)
@@ -394,6 +423,9 @@ func fromReader(err error) error {
 
 var recipientKey = []byte(`"recipientAccountId":"`)
 
+// recipientTail is how much of a record's end recipientAccount searches first.
+const recipientTail = 512
+
 // recipientAccount returns the record's recipientAccountId (the Kafka key),
 // or def when it has none. CloudTrail writes the field compactly, at the top
 // level and after the nested request and response elements, so the last
@@ -401,7 +433,19 @@ var recipientKey = []byte(`"recipientAccountId":"`)
 // look-alike key inside requestParameters comes earlier); anything unusual
 // falls back to gjson.
 func recipientAccount(raw, def []byte) []byte {
-	if i := bytes.LastIndex(raw, recipientKey); i >= 0 {
+	// It is near the end (only eventCategory, tlsDetails and the like
+	// follow it): look in the last part first, which is the last
+	// occurrence when it is there at all.
+	i := -1
+	if len(raw) > recipientTail {
+		if j := bytes.LastIndex(raw[len(raw)-recipientTail:], recipientKey); j >= 0 {
+			i = len(raw) - recipientTail + j
+		}
+	}
+	if i < 0 {
+		i = bytes.LastIndex(raw, recipientKey)
+	}
+	if i >= 0 {
 		v := raw[i+len(recipientKey):]
 		if len(v) > 12 && v[12] == '"' && isDigits12(v[:12]) {
 			if bytes.Equal(v[:12], def) {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"rootwatch/internal/backoff"
@@ -13,8 +14,10 @@ import (
 
 // Defaults of Common.
 const (
-	// DefaultWorkers is how many objects are read in parallel.
-	DefaultWorkers = 4
+	// DefaultWorkers (0) is one CPU worker per core: the CPU stage
+	// (gunzip, split, match, produce) never waits on S3, so more workers
+	// than cores would only take turns.
+	DefaultWorkers = 0
 	// DefaultShutdownGrace is how long in-flight work may go on after a
 	// stop was asked for. It stays well inside the 30s that Kubernetes and
 	// ECS give a container between SIGTERM and SIGKILL, leaving time to
@@ -28,9 +31,17 @@ type Common struct {
 	Metrics *Metrics
 	Logger  *slog.Logger
 	Reader  cloudtrail.Options
-	// Workers read objects in parallel (default DefaultWorkers); Queue
+	// Workers read objects in parallel on the CPU (0: one per core); Queue
 	// bounds the objects waiting for a worker (default 2*Workers).
 	Workers, Queue int
+	// S3Inflight is how many objects the I/O stage fetches at once (S3
+	// requests in flight, plus fetched bodies waiting for a worker), and
+	// S3InflightBytes the memory their bodies may take (defaults
+	// DefaultS3Inflight, DefaultS3InflightBytes). A negative S3Inflight
+	// leaves the I/O stage out: the CPU workers open their objects
+	// themselves (local files).
+	S3Inflight      int
+	S3InflightBytes int64
 	// ShutdownGrace is how long in-flight work may go on after the run's
 	// context ends before it is abandoned and released (default
 	// DefaultShutdownGrace).
@@ -51,13 +62,19 @@ func (c *Common) defaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Workers <= 0 {
-		c.Workers = DefaultWorkers
+		c.Workers = runtime.NumCPU()
 	}
 	if c.Queue <= 0 {
 		c.Queue = 2 * c.Workers
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	if c.S3Inflight == 0 {
+		c.S3Inflight = DefaultS3Inflight
+	}
+	if c.S3InflightBytes <= 0 {
+		c.S3InflightBytes = DefaultS3InflightBytes
 	}
 }
 
@@ -81,11 +98,6 @@ func (c *Common) workContext(ctx context.Context) (context.Context, context.Canc
 		}
 	}()
 	return work, cancel
-}
-
-func (c *Common) pool(work context.Context) *Pool {
-	p := NewProcessor(ProcessorOptions{Sink: c.Sink, Reader: c.Reader, Metrics: c.Metrics, Logger: c.Logger, Now: c.Now})
-	return NewPool(work, p, c.Workers, c.Queue)
 }
 
 // s3Opener opens objects of client with the run's S3 settings.
@@ -112,7 +124,7 @@ type SQSRun struct {
 func RunSQS(ctx context.Context, o SQSRun) error {
 	o.defaults()
 	if o.Source.MaxInFlight <= 0 {
-		o.Source.MaxInFlight = max(o.Workers*2, 10)
+		o.Source.MaxInFlight = DefaultMaxInFlight(o.Common)
 	}
 	o.Source.Logger = o.Logger
 	src := source.NewSQS(o.SQS, o.Source)
@@ -121,13 +133,29 @@ func RunSQS(ctx context.Context, o SQSRun) error {
 	}
 	work, cancel := o.workContext(ctx)
 	defer cancel()
-	pool := o.pool(work)
+	workers := NewWorkers(work, o.Common)
 	h := NewSQSHandler(work, SQSHandlerOptions{
-		Pool: pool, Sink: o.Sink, Metrics: o.Metrics, Logger: o.Logger,
+		Workers: workers, Sink: o.Sink, Metrics: o.Metrics, Logger: o.Logger,
 		Opener: o.s3Opener(o.S3), MaxReceives: o.MaxReceives, Backoff: o.Backoff, Now: o.Now,
 	})
-	o.Logger.Info("consuming", "queue", o.Source.QueueURL, "workers", o.Workers)
+	o.Logger.Info("consuming", "queue", o.Source.QueueURL, "workers", o.Workers, "s3_inflight", o.S3Inflight,
+		"max_inflight", o.Source.MaxInFlight, "receivers", o.Source.Receivers)
 	err := src.Run(ctx, h.Handle)
-	pool.Close()
+	workers.Close()
 	return err
+}
+
+// InFlightObjects is how many objects c's stages hold at once (being
+// fetched, fetched and waiting for a CPU worker, or on one), defaults
+// applied: what a source should keep ready to keep them busy.
+func (c Common) InFlightObjects() int {
+	c.defaults()
+	return max(c.S3Inflight, 0) + c.Workers + c.Queue
+}
+
+// DefaultMaxInFlight is how many SQS messages c's stages keep in progress
+// by default: twice what they hold at once, so that while a message waits
+// for Kafka's acknowledgement and its delete, the I/O stage still has work.
+func DefaultMaxInFlight(c Common) int {
+	return max(2*c.InFlightObjects(), 10)
 }

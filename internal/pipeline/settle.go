@@ -44,14 +44,15 @@ type SettlerOptions struct {
 // failure is dead-lettered, and then it is done; a transient one is tried
 // again after a backoff, Retries times, and then ends the run (OnFatal);
 // a read whose context ended is abandoned, neither done nor failed, for
-// the next run to read again. Objects go through the run's pool
-// (Common.pool), so every run reads them the same way.
+// the next run to read again. Objects go through the run's I/O and CPU
+// stages (Workers), so every run reads them the same way, within the same
+// bounds (S3Inflight, S3InflightBytes, Workers).
 type Settler struct {
 	c        Common
 	o        SettlerOptions
 	work     context.Context // outlives the run's context by ShutdownGrace
 	stop     context.CancelFunc
-	pool     *Pool
+	workers  *Workers
 	opener   source.S3Opener
 	retry    backoff.Policy
 	done     progress.Counters
@@ -61,7 +62,7 @@ type Settler struct {
 	err error
 }
 
-// NewSettler starts the pool. When ctx ends, reads in progress may go on
+// NewSettler starts the stages. When ctx ends, reads in progress may go on
 // for ShutdownGrace (Context), and are then abandoned.
 func NewSettler(ctx context.Context, c Common, o SettlerOptions) *Settler {
 	c.defaults()
@@ -73,7 +74,7 @@ func NewSettler(ctx context.Context, c Common, o SettlerOptions) *Settler {
 	}
 	s := &Settler{c: c, o: o, opener: c.s3Opener(o.S3), retry: backoff.Policy{Base: o.RetryBackoff, Max: o.RetryBackoff << 6}}
 	s.work, s.stop = c.workContext(ctx)
-	s.pool = c.pool(s.work)
+	s.workers = NewWorkers(s.work, c)
 	return s
 }
 
@@ -110,7 +111,7 @@ func (s *Settler) Read(ctx context.Context, obj source.Object, item string, done
 func (s *Settler) submit(ctx context.Context, obj source.Object, item string, attempt int, acc *ReadResult, done func(ReadResult)) {
 	ref := match.ObjectRef{Bucket: obj.Bucket, Key: obj.Key}
 	open := s.opener.Open(ref.Bucket, ref.Key)
-	submit(ctx, s.pool, Job{Ref: ref,
+	submit(ctx, s.workers, Job{Ref: ref, Size: obj.Size,
 		// The object is read under the Read's context, so ending it stops
 		// the read itself, not only what waits to start.
 		Open: func(context.Context) (io.ReadCloser, error) { return open(ctx) },
@@ -194,9 +195,9 @@ func (s *Settler) Err() error {
 }
 
 // Close waits until every Read was done (ShutdownGrace after the run's
-// context ended at most, plus the time to give up), and stops the pool.
+// context ended at most, plus the time to give up), and stops the stages.
 func (s *Settler) Close() {
 	s.inflight.Wait()
-	s.pool.Close()
+	s.workers.Close()
 	s.stop()
 }

@@ -30,7 +30,7 @@ var DefaultRedeliveryBackoff = backoff.Policy{Base: time.Second, Max: DefaultRet
 
 // SQSHandlerOptions configure SQSHandler.
 type SQSHandlerOptions struct {
-	Pool    *Pool
+	Workers *Workers
 	Sink    sink.Sink
 	Opener  source.S3Opener
 	Metrics *Metrics
@@ -154,8 +154,9 @@ func (h *SQSHandler) Handle(m *source.Message) {
 	var wg sync.WaitGroup
 	for i, o := range n.Objects {
 		wg.Add(1)
-		submit(h.ctx, h.o.Pool, Job{
+		submit(h.ctx, h.o.Workers, Job{
 			Ref:  match.ObjectRef{Bucket: o.Bucket, Key: o.Key},
+			Size: o.Size,
 			Open: h.o.Opener.Open(o.Bucket, o.Key),
 			Done: func(r Result) { results[i] = r; wg.Done() },
 		})

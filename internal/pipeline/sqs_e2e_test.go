@@ -288,7 +288,12 @@ func TestMaxReceivesDeadLetters(t *testing.T) {
 // once (visible again long before its visibility timeout), not lost.
 func TestShutdownReleasesInFlightMessages(t *testing.T) {
 	e := newEnv(t, 60, slowGets)
-	ls := e.logs(4, 1, 200, true)
+	ls := e.logs(4, 1, 1000, true)
+	// The premise: the object takes far longer to trickle (4 KiB per 100ms)
+	// than the grace period, so it is still being read when that ends.
+	if n := len(ls.records[ls.keys[0]]); n < 300 {
+		t.Fatalf("the generated object has %d records; too small to still be in work at the stop", n)
+	}
 	e.send(s3EventBody(bucket, ls.keys[0]))
 	r := e.start(runOpts{visibility: 60 * time.Second, grace: 300 * time.Millisecond})
 	waitFor(t, 20*time.Second, "object in progress", func() bool { return value(r.metrics.InFlightObjects) >= 1 })

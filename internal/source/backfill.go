@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"net/url"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"rootwatch/internal/cloudtrail"
+	"rootwatch/internal/workpool"
 )
 
 // S3Lister is the part of the S3 client a backfill uses.
@@ -123,8 +125,34 @@ func isDigits(s string) bool {
 	return s != ""
 }
 
-// Position orders a backfill: by day, then account folder ("[o-id/]account"),
-// then region, then key. Everything at or before a checkpointed Position is done.
+// Folder is one day folder of a backfill:
+// <Prefix>AWSLogs/<Account>/CloudTrail/<Region>/<Day>/. Folders are read
+// and checkpointed in the order of Compare: by day, then account folder,
+// then region, so a backfill goes forward in time.
+type Folder struct {
+	Day     string `json:"day"`     // YYYY/MM/DD
+	Account string `json:"account"` // [o-id/]account
+	Region  string `json:"region"`
+}
+
+// Compare orders folders by day, account folder, region (-1, 0, +1).
+func (f Folder) Compare(g Folder) int {
+	if c := strings.Compare(f.Day, g.Day); c != 0 {
+		return c
+	}
+	if c := strings.Compare(f.Account, g.Account); c != 0 {
+		return c
+	}
+	return strings.Compare(f.Region, g.Region)
+}
+
+// FolderPrefix is folder f's key prefix in b's bucket.
+func (b Backfill) FolderPrefix(f Folder) string {
+	return b.Prefix + "AWSLogs/" + f.Account + "/CloudTrail/" + f.Region + "/" + f.Day + "/"
+}
+
+// Position orders a backfill: by folder (day, account folder, region), then
+// key. Everything at or before a checkpointed Position is done.
 type Position struct {
 	Day     string `json:"day"`     // YYYY/MM/DD
 	Account string `json:"account"` // [o-id/]account
@@ -132,67 +160,249 @@ type Position struct {
 	Key     string `json:"key"` // last key done in that folder; "" for none
 }
 
-// folder compares the (day, account, region) part.
-func (p Position) folder() [3]string { return [3]string{p.Day, p.Account, p.Region} }
+// Folder is the position's folder.
+func (p Position) Folder() Folder { return Folder{Day: p.Day, Account: p.Account, Region: p.Region} }
 
-func cmpFolder(a, b [3]string) int {
-	for i := range a {
-		if c := strings.Compare(a[i], b[i]); c != 0 {
-			return c
-		}
-	}
-	return 0
+// At is the position key in folder f.
+func (f Folder) At(key string) Position {
+	return Position{Day: f.Day, Account: f.Account, Region: f.Region, Key: key}
 }
 
-// Listed is one object found by Walk.
+// Listed is one object found by a folder listing.
 type Listed struct {
 	Object Object
 	Pos    Position
 }
 
-// Walk lists the backfill's objects in Position order, strictly after
-// after (zero: from the start), calling fn for each. It lists one day
-// folder at a time (StartAfter for the resumed one), so neither time nor
-// memory grows with the rest of the bucket. Digest and non-log files are
-// not passed on.
-func (b Backfill) Walk(ctx context.Context, c S3Lister, after Position, fn func(Listed) error) error {
+// Plan is a backfill's folders, found once: the account folders (listed
+// with Delimiter "/" under AWSLogs/ and each organisation, unless the
+// accounts were given) and each account's regions (listed with Delimiter
+// "/" under its CloudTrail/ folder, unless given), for every day from
+// From to To. Finding them costs one LIST per account, not one per day.
+type Plan struct {
+	Spec     Backfill
+	Accounts []string   // "[o-id/]account" folders, sorted
+	Regions  [][]string // Regions[i] are Accounts[i]'s regions, sorted
+}
+
+// DefaultListConcurrency is how many folders a backfill lists at once (and
+// how many accounts' regions Discover asks for at once): enough that 30-50
+// ms per LIST does not bound a backfill of small objects.
+const DefaultListConcurrency = 128
+
+// Discover finds the backfill's account folders and their regions,
+// listing up to concurrency accounts' regions at once.
+func (b Backfill) Discover(ctx context.Context, c S3Lister, concurrency int) (*Plan, error) {
 	accounts, err := b.accountFolders(ctx, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	regions := map[string][]string{}
-	for _, a := range accounts {
-		if regions[a], err = b.regionsOf(ctx, c, a); err != nil {
-			return err
+	p := &Plan{Spec: b, Accounts: accounts, Regions: make([][]string, len(accounts))}
+	if len(b.Regions) > 0 {
+		for i := range accounts {
+			p.Regions[i] = b.Regions
+		}
+		return p, nil
+	}
+	errs := make([]error, len(accounts))
+	pool := workpool.New(ctx, max(concurrency, 1), 0, func(ctx context.Context, i int) {
+		p.Regions[i], errs[i] = b.regionsOf(ctx, c, accounts[i])
+	}, func(i int, err error) { errs[i] = err })
+	for i := range accounts {
+		if err := pool.Submit(ctx, i); err != nil {
+			break
 		}
 	}
-	for day := b.From; !day.After(b.To); day = day.AddDate(0, 0, 1) {
-		d := day.Format("2006/01/02")
-		for _, a := range accounts {
-			for _, r := range regions[a] {
-				f := [3]string{d, a, r}
-				start := ""
-				switch c := cmpFolder(f, after.folder()); {
-				case after.Day != "" && c < 0:
-					continue
-				case after.Day != "" && c == 0:
-					start = after.Key
-				}
-				prefix := b.Folder(Position{Day: d, Account: a, Region: r})
-				err := listAll(ctx, c, b.Bucket, prefix, "", start, func(key string, size int64) error {
-					if cloudtrail.IsDigest(key) || strings.HasSuffix(key, "/") {
-						return nil
+	pool.Close()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return p, errors.Join(errs...)
+}
+
+// Folders are the plan's folders in order, starting with the first at or
+// after from (the zero Folder: all).
+func (p *Plan) Folders(from Folder) iter.Seq[Folder] {
+	return func(yield func(Folder) bool) {
+		for day := p.Spec.From; !day.After(p.Spec.To); day = day.AddDate(0, 0, 1) {
+			d := day.Format("2006/01/02")
+			if d < from.Day {
+				continue
+			}
+			for i, a := range p.Accounts {
+				for _, r := range p.Regions[i] {
+					f := Folder{Day: d, Account: a, Region: r}
+					if f.Compare(from) < 0 {
+						continue
 					}
-					return fn(Listed{Object: Object{Bucket: b.Bucket, Key: key, Size: size}, Pos: Position{Day: d, Account: a, Region: r, Key: key}})
-				}, nil)
-				if err != nil {
-					return err
+					if !yield(f) {
+						return
+					}
 				}
 			}
 		}
 	}
-	return nil
 }
+
+// Len is the number of folders of the plan.
+func (p *Plan) Len() int64 {
+	var n int64
+	for _, r := range p.Regions {
+		n += int64(len(r))
+	}
+	return n * int64(p.Spec.To.Sub(p.Spec.From)/(24*time.Hour)+1)
+}
+
+// ListFolder lists folder f's log files after startAfter ("": from its
+// start), in key order, one page at a time: digest files and "folder" keys
+// are not passed on. It is one folder of a backfill; FolderLister lists
+// many at once.
+func (b Backfill) ListFolder(ctx context.Context, c S3Lister, f Folder, startAfter string, fn func(Listed) error) error {
+	return listAll(ctx, c, b.Bucket, b.FolderPrefix(f), "", startAfter, func(key string, size int64) error {
+		if !isLogFile(key) {
+			return nil
+		}
+		return fn(Listed{Object: Object{Bucket: b.Bucket, Key: key, Size: size}, Pos: f.At(key)})
+	}, nil)
+}
+
+// isLogFile: a key a folder listing passes on (not a digest file, not a
+// "folder" key).
+func isLogFile(key string) bool {
+	return !cloudtrail.IsDigest(key) && !strings.HasSuffix(key, "/")
+}
+
+// FolderListing is one folder for a FolderLister: which, from where, and
+// what to do with what it holds.
+type FolderListing struct {
+	Folder     Folder
+	StartAfter string
+	// Object is called for each log file after StartAfter, in key order;
+	// an error ends the folder's listing (and is given to Done).
+	Object func(Listed) error
+	// Done is called once when the listing ended: nil when the folder
+	// was listed to its end.
+	Done func(error)
+}
+
+// FolderLister lists day folders of a backfill in parallel, up to
+// Concurrency at once, streaming each folder's objects to its callback
+// page by page while the others go on. Folders start listing in the order
+// they were submitted, so a backfill that submits them in Folder order
+// stays roughly chronological; memory is what the callbacks keep.
+type FolderLister struct {
+	spec Backfill
+	c    S3Lister
+	pool *workpool.Pool[FolderListing]
+}
+
+// NewFolderLister starts concurrency listers (default
+// DefaultListConcurrency) for spec's bucket; ctx ends the listings in
+// progress.
+func NewFolderLister(ctx context.Context, c S3Lister, spec Backfill, concurrency int) *FolderLister {
+	if concurrency <= 0 {
+		concurrency = DefaultListConcurrency
+	}
+	l := &FolderLister{spec: spec, c: c}
+	l.pool = workpool.New(ctx, concurrency, 0, func(ctx context.Context, fl FolderListing) {
+		fl.Done(spec.ListFolder(ctx, c, fl.Folder, fl.StartAfter, fl.Object))
+	}, func(fl FolderListing, err error) { fl.Done(err) })
+	return l
+}
+
+// Submit hands fl to a lister, waiting for a free one; when ctx ends
+// first, fl is not listed (and fl.Done is not called) and the context's
+// error is returned.
+func (l *FolderLister) Submit(ctx context.Context, fl FolderListing) error {
+	return l.pool.Submit(ctx, fl)
+}
+
+// Close waits until every submitted folder was listed (or dropped, its
+// Done told why). Submit must not be called after Close.
+func (l *FolderLister) Close() { l.pool.Close() }
+
+// Walk lists the backfill's objects in Position order, strictly after
+// after (zero: from the start), calling fn for each, as one stream: the
+// listing a fleet planner cuts into work items. It finds the folders once
+// (Discover) and lists up to concurrency folders at once through a
+// FolderLister, as a backfill does, while fn takes the oldest folder's
+// objects as they come; a later folder's objects wait (at most a page
+// each) until the folders before it are done. Digest and non-log files are
+// not passed on.
+func (b Backfill) Walk(ctx context.Context, c S3Lister, after Position, concurrency int, fn func(Listed) error) error {
+	if concurrency <= 0 {
+		concurrency = DefaultListConcurrency
+	}
+	plan, err := b.Discover(ctx, c, concurrency)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type folder struct {
+		objs chan Listed // closed when the listing ended
+		err  error       // set before objs is closed
+	}
+	order := make(chan *folder, concurrency)
+	lister := NewFolderLister(ctx, c, b, concurrency)
+	submitted := make(chan error, 1)
+	go func() {
+		defer close(order)
+		defer lister.Close()
+		from := after.Folder()
+		for f := range plan.Folders(from) {
+			fo := &folder{objs: make(chan Listed, listPage)}
+			select {
+			case order <- fo:
+			case <-ctx.Done():
+				submitted <- ctx.Err()
+				return
+			}
+			startAfter := ""
+			if after.Day != "" && f == from {
+				startAfter = after.Key
+			}
+			err := lister.Submit(ctx, FolderListing{Folder: f, StartAfter: startAfter,
+				Object: func(l Listed) error {
+					select {
+					case fo.objs <- l:
+						return nil
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				},
+				Done: func(err error) { fo.err = err; close(fo.objs) }})
+			if err != nil {
+				fo.err = err
+				close(fo.objs)
+				submitted <- err
+				return
+			}
+		}
+		submitted <- nil
+	}()
+	var walkErr error
+	for fo := range order {
+		for l := range fo.objs {
+			if walkErr == nil {
+				if walkErr = fn(l); walkErr != nil {
+					cancel() // the listers and the submitter stop; drain what is left
+				}
+			}
+		}
+		if walkErr == nil && fo.err != nil {
+			walkErr = fo.err
+			cancel()
+		}
+	}
+	if err := <-submitted; walkErr == nil && err != nil {
+		walkErr = err
+	}
+	return walkErr
+}
+
+// listPage is the most keys one ListObjectsV2 page holds.
+const listPage = 1000
 
 // accountFolders returns the sorted "[o-id/]account" folders to read.
 func (b Backfill) accountFolders(ctx context.Context, c S3Lister) ([]string, error) {
@@ -301,6 +511,3 @@ func listAll(ctx context.Context, c S3Lister, bucket, prefix, delim, startAfter 
 		in.StartAfter = nil
 	}
 }
-
-// ErrStop may be returned by a Walk callback to end the walk early without error.
-var ErrStop = errors.New("stop walk")

@@ -47,7 +47,7 @@ func TestPositionOrder(t *testing.T) {
 	a := Position{Day: "2026/01/05", Account: "o-x/111111111111", Region: "us-east-1"}
 	b := Position{Day: "2026/01/05", Account: "o-x/111111111111", Region: "us-west-2"}
 	c := Position{Day: "2026/01/06", Account: "o-x/000000000000", Region: "af-south-1"}
-	if cmpFolder(a.folder(), b.folder()) >= 0 || cmpFolder(b.folder(), c.folder()) >= 0 || cmpFolder(a.folder(), a.folder()) != 0 {
+	if a.Folder().Compare(b.Folder()) >= 0 || b.Folder().Compare(c.Folder()) >= 0 || a.Folder().Compare(a.Folder()) != 0 || c.Folder().Compare(a.Folder()) <= 0 {
 		t.Error("folders are not ordered by day, account, region")
 	}
 }

@@ -2,16 +2,8 @@ package source
 
 import (
 	"context"
-	"strings"
-
-	"rootwatch/internal/cloudtrail"
+	"errors"
 )
-
-// Folder is the key prefix of the day folder p is in:
-// <Prefix>AWSLogs/<account folder>/CloudTrail/<region>/YYYY/MM/DD/.
-func (b Backfill) Folder(p Position) string {
-	return b.Prefix + "AWSLogs/" + p.Account + "/CloudTrail/" + p.Region + "/" + p.Day + "/"
-}
 
 // ListRange calls fn, in key order, for the log files of one folder whose
 // keys are after after (all when "") and at most last: a run of a backfill
@@ -26,7 +18,7 @@ func ListRange(ctx context.Context, c S3Lister, bucket, prefix, after, last stri
 		if key > last {
 			return ErrStop
 		}
-		if cloudtrail.IsDigest(key) || strings.HasSuffix(key, "/") {
+		if !isLogFile(key) {
 			return nil
 		}
 		fnErr = fn(Object{Bucket: bucket, Key: key, Size: size})
@@ -40,3 +32,6 @@ func ListRange(ctx context.Context, c S3Lister, bucket, prefix, after, last stri
 	}
 	return classifyS3(err)
 }
+
+// ErrStop ends a listing early without error (a callback returns it).
+var ErrStop = errors.New("stop listing")

@@ -82,7 +82,12 @@ func (o S3Opener) Open(bucket, key string) func(ctx context.Context) (io.ReadClo
 				return false, err
 			}
 			err = classifyS3(fmt.Errorf("get s3://%s/%s: %w", bucket, key, err))
-			return failure.Is(err, failure.ReasonObjectMissing) && attempt < o.MissingRetries && ctx.Err() == nil, err
+			if cerr := ctx.Err(); cerr != nil && failure.Is(err, failure.ReasonObjectMissing) && attempt < o.MissingRetries {
+				// Stopped while it would have asked again: a shutdown, as
+				// when the stop comes during the backoff, not a dead letter.
+				return false, fmt.Errorf("%w (last error: %w)", cerr, err)
+			}
+			return failure.Is(err, failure.ReasonObjectMissing) && attempt < o.MissingRetries, err
 		})
 		return body, err
 	}

@@ -56,6 +56,11 @@ const (
 	DefaultVisibilityTimeout = 60 * time.Second
 	// DefaultMaxInFlight bounds the messages received and not yet settled.
 	DefaultMaxInFlight = 20
+	// DefaultReceivers is how many receives run at once. One receive
+	// brings at most 10 messages and takes a round trip (more under
+	// load), so one receiver alone caps a queue of small objects at a
+	// few hundred messages a second.
+	DefaultReceivers = 4
 )
 
 // receiveBackoff spaces receives that fail (SQS unreachable, throttled).
@@ -72,7 +77,11 @@ type SQSOptions struct {
 	VisibilityTimeout time.Duration
 	// MaxInFlight bounds the messages received and not yet settled (default DefaultMaxInFlight).
 	MaxInFlight int
-	Logger      *slog.Logger
+	// Receivers is how many ReceiveMessage calls run at once (default
+	// DefaultReceivers), each for as many messages as MaxInFlight leaves
+	// room for, up to 10.
+	Receivers int
+	Logger    *slog.Logger
 }
 
 // SQS receives messages with long polling and settles them: deletes in
@@ -97,6 +106,9 @@ func NewSQS(c SQSAPI, o SQSOptions) *SQS {
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.Receivers <= 0 {
+		o.Receivers = DefaultReceivers
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -188,16 +200,33 @@ func (s *SQS) OldestAge() time.Duration {
 	return time.Since(oldest)
 }
 
-// Run receives until ctx ends, calling handle in a new goroutine for each
-// message. It then waits for every received message to be settled, flushes
-// pending deletes, and returns.
+// Run receives until ctx ends (Receivers receives at once), calling
+// handle in a new goroutine for each message. It then waits for every
+// received message to be settled, flushes pending deletes, and returns.
 func (s *SQS) Run(ctx context.Context, handle func(*Message)) error {
 	s.del = make(chan deleteReq, 64)
 	delDone := make(chan struct{})
 	go func() { defer close(delDone); s.deleter() }()
 
 	slots := make(chan struct{}, s.o.MaxInFlight)
-	var wg sync.WaitGroup
+	var wg, receivers sync.WaitGroup
+	for range s.o.Receivers {
+		receivers.Add(1)
+		go func() {
+			defer receivers.Done()
+			s.receive(ctx, slots, &wg, handle)
+		}()
+	}
+	receivers.Wait()
+	wg.Wait()
+	close(s.del)
+	<-delDone
+	return nil
+}
+
+// receive is one receiver: it receives until ctx ends, taking a slot of
+// slots for every message it hands to handle.
+func (s *SQS) receive(ctx context.Context, slots chan struct{}, wg *sync.WaitGroup, handle func(*Message)) {
 	failures := 0
 	for ctx.Err() == nil {
 		// Wait for at least one free slot.
@@ -279,10 +308,6 @@ func (s *SQS) Run(ctx context.Context, handle func(*Message)) error {
 			}()
 		}
 	}
-	wg.Wait()
-	close(s.del)
-	<-delDone
-	return nil
 }
 
 // heartbeat extends m's visibility every third of the timeout until settled.

@@ -1,5 +1,7 @@
 // Package s3test runs gofakes3 in process behind an httptest server
-// (path-style addressing) for tests and benchmarks that need a real S3 API.
+// (path-style addressing) for tests and benchmarks that need a real S3 API;
+// its listing is indexed (index.go) so that a LIST costs what it costs in
+// S3, and Latency makes every request wait as S3's do.
 package s3test
 
 import (
@@ -28,7 +30,7 @@ type Server struct {
 // or fail requests). It stops when tb ends.
 func Start(tb testing.TB, wrap func(http.Handler) http.Handler) *Server {
 	tb.Helper()
-	var h http.Handler = gofakes3.New(s3mem.New(), gofakes3.WithoutVersioning()).Server()
+	var h http.Handler = gofakes3.New(newIndexed(s3mem.New()), gofakes3.WithoutVersioning()).Server()
 	if wrap != nil {
 		h = wrap(h)
 	}
@@ -47,6 +49,29 @@ func NewClient(endpoint string) *s3.Client {
 
 		DisableLogOutputChecksumValidationSkipped: true,
 	})
+}
+
+// Latency returns a wrap for Start that holds every request for d before
+// S3 answers it, as a real S3 does (10-50 ms before the first byte), so
+// that benchmarks measure how well a reader hides that latency. It
+// composes with other wraps: Start(tb, func(h) { return Latency(d)(mine(h)) }).
+// Requests are held concurrently: only time passes, no CPU is used.
+func Latency(d time.Duration) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		if d <= 0 {
+			return h
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
 }
 
 // Bucket creates a bucket.
