@@ -60,11 +60,12 @@ type goodSet struct {
 	bodies  map[string][]byte
 	records map[string][][]byte
 	roots   map[string][]string // key -> root eventIDs
+	calls   map[string][]string // key -> eventIDs of sts:AssumeRoot calls (findings, not root activity)
 }
 
 func genGood(t *testing.T, seed uint64, n, perFile int) *goodSet {
 	t.Helper()
-	g := &goodSet{bodies: map[string][]byte{}, records: map[string][][]byte{}, roots: map[string][]string{}}
+	g := &goodSet{bodies: map[string][]byte{}, records: map[string][][]byte{}, roots: map[string][]string{}, calls: map[string][]string{}}
 	truth, err := gen.Generate(gen.Config{Seed: seed, Files: n, RecordsPerFile: perFile, RootShare: 0.1, Workers: 1}, func(key string, gz []byte) error {
 		if cloudtrail.IsDigest(key) {
 			return nil
@@ -92,6 +93,9 @@ func genGood(t *testing.T, seed uint64, n, perFile int) *goodSet {
 	}
 	for _, r := range truth.Root {
 		g.roots[r.Key] = append(g.roots[r.Key], r.EventID)
+	}
+	for _, c := range truth.Sessions {
+		g.calls[c.Key] = append(g.calls[c.Key], c.EventID)
 	}
 	return g
 }

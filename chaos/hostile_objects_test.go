@@ -180,7 +180,7 @@ func TestHostileObjects(t *testing.T) {
 	var wantRecs, wantFinds int
 	for _, k := range good.keys {
 		wantRecs += len(good.records[k])
-		wantFinds += len(good.roots[k])
+		wantFinds += len(good.roots[k]) + len(good.calls[k])
 	}
 	for _, c := range cases {
 		wantRecs += len(c.wantRecords)
