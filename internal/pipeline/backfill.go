@@ -243,7 +243,8 @@ type listCount struct {
 	objects, stored atomic.Int64 // every object listed so far
 	// folders listed to their end, and the objects and bytes in them
 	folders, folderObjects, folderStored atomic.Int64
-	todo                                 int64 // folders this run lists
+	// todo is how many folders this run lists (0 while being counted).
+	todo atomic.Int64
 }
 
 // folder counts one folder's objects as they are listed; done adds them to
@@ -266,10 +267,10 @@ func (c *listCount) folder() (count func(size int64), done func()) {
 // listed and, once a folder was listed to its end, extrapolated to every
 // folder of the run by the folders' mean.
 func (c *listCount) totals(s *progress.Snapshot, listedAll bool) {
-	s.TotalObjects, s.TotalStored, s.TotalsKnown = c.objects.Load(), c.stored.Load(), listedAll
-	if folders := c.folders.Load(); !listedAll && folders > 0 {
-		s.TotalObjects = max(s.TotalObjects, c.folderObjects.Load()*c.todo/folders)
-		s.TotalStored = max(s.TotalStored, c.folderStored.Load()*c.todo/folders)
+	s.TotalObjects, s.TotalStored, s.TotalsKnown, s.TotalsEstimated = c.objects.Load(), c.stored.Load(), listedAll, false
+	if folders, todo := c.folders.Load(), c.todo.Load(); !listedAll && folders > 0 && todo > 0 {
+		s.TotalObjects = max(s.TotalObjects, c.folderObjects.Load()*todo/folders)
+		s.TotalStored = max(s.TotalStored, c.folderStored.Load()*todo/folders)
 		s.TotalsEstimated = true
 	}
 }
@@ -280,11 +281,16 @@ func (b *backfill) reportProgress() (stop func()) {
 	if b.o.Progress == nil {
 		return func() {}
 	}
-	for f := range b.plan.Folders(b.from.Position.Folder()) {
-		if _, done := b.resume(f); !done {
-			b.count.todo++
+	// Counted apart: a backfill of years has millions of folders.
+	go func() {
+		var todo int64
+		for f := range b.plan.Folders(b.from.Position.Folder()) {
+			if _, done := b.resume(f); !done {
+				todo++
+			}
 		}
-	}
+		b.count.todo.Store(todo)
+	}()
 	start := time.Now()
 	return progress.Reporter{W: b.o.Progress, Terminal: b.o.Terminal, Every: b.o.ProgressEvery}.Start(func() progress.Snapshot {
 		s := progress.Read(b.set.Counters(), nil, time.Since(start))
