@@ -97,7 +97,7 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	for _, a := range cp.Ahead {
 		b.fromAhead[a.Folder] = a
 	}
-	stopProgress := b.reportProgress(listCtx)
+	stopProgress := b.reportProgress()
 	stopSaving := ckpt.saveEvery(time.Second, b.checkpoint, o.Logger)
 	listErr := b.list(listCtx)
 	set.Close()
@@ -133,6 +133,7 @@ type backfill struct {
 	fromAhead   map[source.Folder]aheadMark
 	win         *folderWindow
 	listedAll   atomic.Bool // every folder of the plan was listed to its end
+	count       listCount   // what the listing found, for the progress totals
 	listErr     atomic.Pointer[error]
 	stopListing context.CancelFunc
 }
@@ -174,11 +175,16 @@ func (b *backfill) list(ctx context.Context) error {
 				}
 				continue
 			}
+			count, counted := b.count.folder()
 			err = lister.Submit(ctx, source.FolderListing{Folder: f, StartAfter: startAfter,
-				Object: func(l source.Listed) error { return b.object(ctx, st, l, lim) },
+				Object: func(l source.Listed) error {
+					count(l.Object.Size)
+					return b.object(ctx, st, l, lim)
+				},
 				Done: func(err error) {
 					switch {
 					case err == nil:
+						counted()
 						b.win.listed(st)
 					case ctx.Err() == nil:
 						err = fmt.Errorf("backfill: %w", err)
@@ -229,52 +235,66 @@ func (b *backfill) fatal() error {
 	return nil
 }
 
-// reportProgress starts the progress reporter, with totals from a second,
-// counting listing of what is left (an eighth of ListConcurrency, so it
-// takes little from the reading); stop prints the final report.
-func (b *backfill) reportProgress(ctx context.Context) (stop func()) {
+// listCount is what the backfill's listing found so far, for the progress
+// totals: no second listing counts them. Until every folder was listed the
+// totals are an estimate, extrapolated from the folders listed to their
+// end; then they are exact.
+type listCount struct {
+	objects, stored atomic.Int64 // every object listed so far
+	// folders listed to their end, and the objects and bytes in them
+	folders, folderObjects, folderStored atomic.Int64
+	// todo is how many folders this run lists (0 while being counted).
+	todo atomic.Int64
+}
+
+// folder counts one folder's objects as they are listed; done adds them to
+// the folders listed to their end. A folder is listed by one goroutine.
+func (c *listCount) folder() (count func(size int64), done func()) {
+	var n, stored int64
+	return func(size int64) {
+			n++
+			stored += size
+			c.objects.Add(1)
+			c.stored.Add(size)
+		}, func() {
+			c.folderObjects.Add(n)
+			c.folderStored.Add(stored)
+			c.folders.Add(1)
+		}
+}
+
+// totals fills s's totals: exact once listedAll, else at least what was
+// listed and, once a folder was listed to its end, extrapolated to every
+// folder of the run by the folders' mean.
+func (c *listCount) totals(s *progress.Snapshot, listedAll bool) {
+	s.TotalObjects, s.TotalStored, s.TotalsKnown, s.TotalsEstimated = c.objects.Load(), c.stored.Load(), listedAll, false
+	if folders, todo := c.folders.Load(), c.todo.Load(); !listedAll && folders > 0 && todo > 0 {
+		s.TotalObjects = max(s.TotalObjects, c.folderObjects.Load()*todo/folders)
+		s.TotalStored = max(s.TotalStored, c.folderStored.Load()*todo/folders)
+		s.TotalsEstimated = true
+	}
+}
+
+// reportProgress starts the progress reporter, its totals from what the
+// listing found so far (listCount); stop prints the final report.
+func (b *backfill) reportProgress() (stop func()) {
 	if b.o.Progress == nil {
 		return func() {}
 	}
-	var totals progress.Totals
-	cctx, cancel := context.WithCancel(ctx)
-	counted := make(chan struct{})
+	// Counted apart: a backfill of years has millions of folders.
 	go func() {
-		defer close(counted)
-		l := source.NewFolderLister(cctx, b.o.S3, b.o.Spec, max(b.o.ListConcurrency/8, 1))
-		var failed atomic.Bool
-		count := func(l source.Listed) error {
-			totals.Objects.Add(1)
-			totals.Stored.Add(l.Object.Size)
-			return nil
-		}
+		var todo int64
 		for f := range b.plan.Folders(b.from.Position.Folder()) {
-			startAfter, done := b.resume(f)
-			if done {
-				continue
-			}
-			if l.Submit(cctx, source.FolderListing{Folder: f, StartAfter: startAfter, Object: count,
-				Done: func(err error) {
-					if err != nil {
-						failed.Store(true)
-					}
-				}}) != nil {
-				failed.Store(true)
-				break
+			if _, done := b.resume(f); !done {
+				todo++
 			}
 		}
-		l.Close()
-		if !failed.Load() {
-			totals.Known.Store(true)
-		}
+		b.count.todo.Store(todo)
 	}()
 	start := time.Now()
-	stopReporter := progress.Reporter{W: b.o.Progress, Terminal: b.o.Terminal, Every: b.o.ProgressEvery}.Start(func() progress.Snapshot {
-		return progress.Read(b.set.Counters(), &totals, time.Since(start))
+	return progress.Reporter{W: b.o.Progress, Terminal: b.o.Terminal, Every: b.o.ProgressEvery}.Start(func() progress.Snapshot {
+		s := progress.Read(b.set.Counters(), nil, time.Since(start))
+		b.count.totals(&s, b.listedAll.Load())
+		return s
 	})
-	return func() {
-		cancel()
-		<-counted
-		stopReporter()
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -81,6 +82,11 @@ func TestBackfillStopAndResume(t *testing.T) {
 		})
 		if sum.Objects > 0 && !strings.Contains(progress.String(), "backfill progress: objects=") {
 			t.Errorf("no progress lines: %q", progress.String())
+		}
+		// The final line's totals are exact: what this run listed.
+		lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+		if want := fmt.Sprintf("objects=%d/%d ", sum.Objects, sum.Objects); err == nil && sum.Complete && sum.Objects > 0 && !strings.Contains(lines[len(lines)-1], want) {
+			t.Errorf("final progress line %q lacks %q", lines[len(lines)-1], want)
 		}
 		return sum, err
 	}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"rootwatch/internal/progress"
 	"rootwatch/internal/source"
 )
 
@@ -111,5 +112,41 @@ func TestWindow(t *testing.T) {
 	}
 	if _, all := w.Mark(); all {
 		t.Fatal("a new object is not done")
+	}
+}
+
+// The progress totals of a backfill: what was listed, extrapolated from the
+// folders listed to their end while the listing goes on, exact at its end.
+func TestListCountTotals(t *testing.T) {
+	var c listCount
+	var s progress.Snapshot
+	c.totals(&s, false)
+	if s.TotalObjects != 0 || s.TotalsKnown || s.TotalsEstimated {
+		t.Fatalf("nothing listed: %+v", s)
+	}
+	count, done := c.folder()
+	count(10)
+	count(30)
+	c.totals(&s, false)
+	if s.TotalObjects != 2 || s.TotalStored != 40 || s.TotalsEstimated {
+		t.Fatalf("2 objects listed, no folder done: %+v", s)
+	}
+	done()
+	c.todo.Store(10)
+	c.totals(&s, false)
+	if s.TotalObjects != 20 || s.TotalStored != 400 || !s.TotalsEstimated || s.TotalsKnown {
+		t.Fatalf("1 of 10 folders done with 2 objects: want an estimate of 20, got %+v", s)
+	}
+	count, _ = c.folder() // a large folder still being listed
+	for range 30 {
+		count(1)
+	}
+	c.totals(&s, false)
+	if s.TotalObjects != 32 {
+		t.Fatalf("32 listed: the estimate is at least that, got %+v", s)
+	}
+	c.totals(&s, true)
+	if s.TotalObjects != 32 || s.TotalStored != 70 || !s.TotalsKnown {
+		t.Fatalf("listing finished: exact totals, got %+v", s)
 	}
 }

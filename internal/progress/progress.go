@@ -23,8 +23,8 @@ type Counters struct {
 	Bytes, Stored atomic.Int64
 }
 
-// Totals are what the whole run will do, as far as known: a second listing
-// counts them while the run goes on, and Known says it finished.
+// Totals are what the whole run will do, as far as known so far; Known
+// says they are final.
 type Totals struct {
 	Objects, Stored atomic.Int64
 	Known           atomic.Bool
@@ -36,7 +36,10 @@ type Snapshot struct {
 	Bytes, Stored                            int64
 	TotalObjects, TotalStored                int64
 	TotalsKnown                              bool
-	Elapsed                                  time.Duration
+	// TotalsEstimated: the totals, not yet known, are an estimate of the
+	// whole run (not only what was counted so far), good for an ETA.
+	TotalsEstimated bool
+	Elapsed         time.Duration
 	// Items, TotalItems and ItemsInFlight are a fleet backfill's work items
 	// done, planned and being read; zero elsewhere (and then not shown).
 	Items, TotalItems, ItemsInFlight int64
@@ -58,15 +61,15 @@ func (s Snapshot) RecordsPerSecond() float64 {
 }
 
 // ETA is the time left at the rate so far, by stored bytes; "?" while the
-// totals are being counted.
+// totals are being counted, "~" before it while they are estimated.
 func (s Snapshot) ETA() string {
 	switch {
-	case !s.TotalsKnown:
+	case !s.TotalsKnown && !s.TotalsEstimated:
 		return "?"
 	case s.TotalStored <= s.Stored:
-		return "0s"
+		return s.approx() + "0s"
 	case s.Stored > 0:
-		return time.Duration(float64(s.Elapsed) * float64(s.TotalStored-s.Stored) / float64(s.Stored)).Round(time.Second).String()
+		return s.approx() + time.Duration(float64(s.Elapsed)*float64(s.TotalStored-s.Stored)/float64(s.Stored)).Round(time.Second).String()
 	}
 	return "?"
 }
@@ -79,6 +82,7 @@ func (s Snapshot) Fraction() float64 {
 	return min(float64(s.Stored)/float64(s.TotalStored), 1)
 }
 
+// approx marks totals that are not final: counted or estimated so far.
 func (s Snapshot) approx() string {
 	if s.TotalsKnown {
 		return ""

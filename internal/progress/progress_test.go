@@ -37,6 +37,12 @@ func TestBarAndLine(t *testing.T) {
 	if !strings.Contains(line, "objects=25/~100") || !strings.Contains(line, "eta=?") {
 		t.Errorf("while totals are counted: %q", line)
 	}
+	// Estimated totals (not yet known) give an ETA marked as approximate.
+	est := Read(&c, &tot, 10*time.Second)
+	est.TotalsEstimated = true
+	if line := est.Line("backfill"); !strings.Contains(line, "objects=25/~100") || !strings.Contains(line, "eta=~30s") {
+		t.Errorf("estimated totals: %q", line)
+	}
 	// A fleet backfill's work items, when there are any, come first.
 	s.TotalItems, s.Items, s.ItemsInFlight = 40, 10, 3
 	if line := s.Line("fleet"); !strings.HasPrefix(line, "fleet progress: items=10/40 in_flight=3 objects=25/100") {
