@@ -97,7 +97,7 @@ func RunBackfill(ctx context.Context, o BackfillRun) (BackfillSummary, error) {
 	for _, a := range cp.Ahead {
 		b.fromAhead[a.Folder] = a
 	}
-	stopProgress := b.reportProgress()
+	stopProgress := b.reportProgress(listCtx)
 	stopSaving := ckpt.saveEvery(time.Second, b.checkpoint, o.Logger)
 	listErr := b.list(listCtx)
 	set.Close()
@@ -277,14 +277,18 @@ func (c *listCount) totals(s *progress.Snapshot, listedAll bool) {
 
 // reportProgress starts the progress reporter, its totals from what the
 // listing found so far (listCount); stop prints the final report.
-func (b *backfill) reportProgress() (stop func()) {
+func (b *backfill) reportProgress(ctx context.Context) (stop func()) {
 	if b.o.Progress == nil {
 		return func() {}
 	}
-	// Counted apart: a backfill of years has millions of folders.
+	// Counted apart: a backfill of years has millions of folders. It ends
+	// with the listing's context, never outliving the run.
 	go func() {
 		var todo int64
 		for f := range b.plan.Folders(b.from.Position.Folder()) {
+			if todo%4096 == 0 && ctx.Err() != nil {
+				return
+			}
 			if _, done := b.resume(f); !done {
 				todo++
 			}
