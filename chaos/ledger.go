@@ -11,6 +11,7 @@ import (
 	"rootwatch/internal/alert"
 	"rootwatch/internal/failure"
 	"rootwatch/internal/gen"
+	"rootwatch/internal/match"
 )
 
 // The invariants the judge checks. Each is a promise one stage makes
@@ -450,13 +451,6 @@ func answers(m map[int]int) string {
 func clock(t time.Time) string { return t.Format("15:04:05.000") }
 
 // isNotice reports whether an incident of this category is a notice about
-// events that also have their own incident (a compliance notice, a
-// session's unusual task policy or use from another address): the judge
-// checks each root event against its own incident, never a notice's.
-func isNotice(category string) bool {
-	switch category {
-	case string(alert.CategoryCompliance), string(alert.CategoryUnusualTaskPolicy), string(alert.CategorySessionIPMismatch):
-		return true
-	}
-	return false
-}
+// events that also have their own incident (alert.IsNoticeCategory): the
+// judge checks each root event against its own incident, never a notice's.
+func isNotice(category string) bool { return alert.IsNoticeCategory(match.Category(category)) }

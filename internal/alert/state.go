@@ -73,6 +73,15 @@ type incident struct {
 // Notice field marks compliance notices by their category only).
 func (inc *incident) isNotice() bool { return inc.Notice || inc.Category == CategoryCompliance }
 
+// IsNoticeCategory reports whether incidents of category c are notices:
+// one-notification incidents (openNotice) about events that also have an
+// incident of their own — a compliance notice, a session used from another
+// address. Whoever checks deliveries per event (the chaos judge) sets
+// them aside.
+func IsNoticeCategory(c match.Category) bool {
+	return c == CategoryCompliance || c == CategorySessionIPMismatch
+}
+
 type seqFinding struct {
 	Seq     int           `json:"seq"`
 	Finding match.Finding `json:"finding"`
